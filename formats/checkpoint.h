@@ -1,0 +1,73 @@
+/* One view over every supported checkpoint: llama2.c, safetensors (+ config.json and
+ * tokenizer.json) and GGUF. Tensors carry llama.cpp names and GGUF shapes; rows come out as
+ * f32 in GGUF's order whatever the source. */
+#ifndef LB_FORMATS_CHECKPOINT_H
+#define LB_FORMATS_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "common/status.h"
+#include "common/tensor.h"
+#include "formats/gguf.h"
+#include "formats/hparams.h"
+#include "formats/vocab.h"
+
+typedef enum lb_checkpoint_format {
+    LB_CHECKPOINT_LLAMA2C,
+    LB_CHECKPOINT_SAFETENSORS,
+    LB_CHECKPOINT_GGUF,
+} lb_checkpoint_format;
+
+typedef struct lb_checkpoint_tensor {
+    char *name;              /* llama.cpp name, e.g. "blk.3.ffn_up.weight" */
+    char *source_name;       /* name in the source file */
+    lb_type type;            /* storage type in the source */
+    int n_dims;
+    int64_t ne[LB_MAX_DIMS]; /* GGUF order */
+    const void *data;        /* into the mapped source */
+    uint64_t nbytes;
+    /* For Hugging Face q/k projections: rows are stored in the half-split rotary order and are
+     * permuted to GGUF's interleaved order when read (0: no permutation, else head count). */
+    int64_t rope_permute_heads;
+} lb_checkpoint_tensor;
+
+typedef struct lb_checkpoint_settings {
+    const char *tokenizer_path; /* tokenizer.bin / tokenizer.json; NULL: look beside the model */
+} lb_checkpoint_settings;
+
+typedef struct lb_checkpoint {
+    lb_checkpoint_format format;
+    char *path;
+    lb_hparams hparams;
+    int64_t n_tensors;
+    lb_checkpoint_tensor *tensors;
+    lb_vocab *vocab;         /* NULL when no tokenizer was found */
+    char *tokenizer_path;    /* where the vocabulary came from, or NULL */
+    const lb_gguf *gguf;     /* the source GGUF (its metadata), or NULL */
+    void *source;            /* the format's own handle */
+} lb_checkpoint;
+
+LB_API lb_checkpoint_settings lb_checkpoint_default_settings(void);
+
+/* Detects the format by content (GGUF magic, safetensors header, llama2.c header) or, for a
+ * directory, by its files (model.safetensors.index.json, model.safetensors, config.json). */
+LB_API lb_status lb_checkpoint_open(lb_checkpoint **out, const char *path,
+                                    const lb_checkpoint_settings *settings);
+LB_API void lb_checkpoint_close(lb_checkpoint **checkpoint);
+
+LB_API const char *lb_checkpoint_format_name(lb_checkpoint_format format);
+LB_API int64_t lb_checkpoint_find(const lb_checkpoint *checkpoint, const char *name);
+
+/* Reads row range [row0, row0 + n_rows) of tensor `index` (rows of ne[0] elements) as f32,
+ * converting the type and applying the rotary permutation. LB_ERR_UNSUPPORTED for packed
+ * source types. */
+LB_API lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *checkpoint, int64_t index,
+                                             int64_t row0, int64_t n_rows, float *dst);
+
+/* Writes the checkpoint as a llama.cpp-loadable GGUF: architecture metadata, tokenizer,
+ * general.file_type, and every tensor converted to out_type (F32, F16 or BF16; 1-d tensors
+ * stay F32 as llama.cpp keeps norms). Through a temp file and rename. */
+LB_API lb_status lb_checkpoint_write_gguf(const lb_checkpoint *checkpoint, const char *path,
+                                          lb_type out_type);
+
+#endif

@@ -1,0 +1,19 @@
+/* lowbit's public API: include this one header. */
+#ifndef LOWBIT_H
+#define LOWBIT_H
+
+#include "common/alloc.h"
+#include "common/status.h"
+#include "common/tensor.h"
+#include "formats/atomic_file.h"
+#include "formats/checkpoint.h"
+#include "formats/gguf.h"
+#include "formats/half.h"
+#include "formats/hf.h"
+#include "formats/hparams.h"
+#include "formats/llama2c.h"
+#include "formats/mapped_file.h"
+#include "formats/safetensors.h"
+#include "formats/vocab.h"
+
+#endif
