@@ -3,6 +3,7 @@
 #define LB_FORMATS_VOCAB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/status.h"
