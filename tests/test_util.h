@@ -1,0 +1,60 @@
+/* Minimal assertion helpers shared by lowbit's C tests (no outside test library). */
+#ifndef LB_TESTS_TEST_UTIL_H
+#define LB_TESTS_TEST_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/status.h"
+
+static int test_failures;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);    \
+            test_failures++;                                                            \
+        }                                                                               \
+    } while (0)
+
+/* Checks that an lb_status expression is LB_OK; prints the library's message if not. */
+#define CHECK_OK(expr)                                                                  \
+    do {                                                                                \
+        lb_status check_status_ = (expr);                                               \
+        if (check_status_ != LB_OK) {                                                   \
+            fprintf(stderr, "%s:%d: %s returned %d (%s): %s\n", __FILE__, __LINE__,     \
+                    #expr, (int)check_status_, lb_status_name(check_status_),           \
+                    lb_last_error());                                                   \
+            test_failures++;                                                            \
+        }                                                                               \
+    } while (0)
+
+/* Path of a file under ../shared (or $LB_SHARED_DIR), in a static buffer per call site. */
+static inline const char *test_shared_path(char *buffer, size_t size, const char *relative)
+{
+    const char *dir = getenv("LB_SHARED_DIR");
+    snprintf(buffer, size, "%s/%s", dir ? dir : "../shared", relative);
+    return buffer;
+}
+
+/* Path of a file in the source tree (or $LB_SOURCE_DIR). */
+static inline const char *test_source_path(char *buffer, size_t size, const char *relative)
+{
+    const char *dir = getenv("LB_SOURCE_DIR");
+    snprintf(buffer, size, "%s/%s", dir ? dir : ".", relative);
+    return buffer;
+}
+
+/* Prints the verdict; returns the process exit code. */
+static inline int test_finish(const char *name)
+{
+    if (test_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures);
+        return 1;
+    }
+    printf("%s: all checks passed\n", name);
+    return 0;
+}
+
+#endif
