@@ -1,5 +1,93 @@
-/* placeholder: being written */
-int main(void)
+/* The lowbit command: dispatches to subcommands, maps errors to exit codes. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"inspect", lb_cmd_inspect, "show a checkpoint's format, hyperparameters, tokenizer and tensors"},
+    {"convert", lb_cmd_convert, "convert a checkpoint to a llama.cpp-compatible GGUF file"},
+};
+
+static void print_help(FILE *out)
 {
-    return 0;
+    fprintf(out, "usage: lowbit COMMAND [OPTIONS] ...\n\n"
+                 "lowbit quantizes language-model weights to a few bits per weight.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'lowbit COMMAND --help' describes a command.\n"
+                 "exit codes: 0 success, 1 failure, 2 usage error, 3 bad or unsupported input\n");
+}
+
+int lb_cli_fail_input(const char *command, lb_status status)
+{
+    fprintf(stderr, "lowbit %s: error: %s\n", command, lb_last_error());
+    if (status == LB_ERR_CORRUPT_FILE || status == LB_ERR_UNSUPPORTED || status == LB_ERR_IO)
+        return LB_EXIT_BAD_INPUT;
+    return status == LB_ERR_INVALID_ARG ? LB_EXIT_USAGE : LB_EXIT_FAILURE;
+}
+
+int lb_cli_fail(const char *command, lb_status status)
+{
+    (void)status;
+    fprintf(stderr, "lowbit %s: error: %s\n", command, lb_last_error());
+    return LB_EXIT_FAILURE;
+}
+
+int lb_cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list args;
+    fprintf(stderr, "lowbit %s: ", command);
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fprintf(stderr, " (see 'lowbit %s --help')\n", command);
+    return LB_EXIT_USAGE;
+}
+
+/* On SIGINT/SIGTERM remove any half-written output before dying, so a target path is either
+ * untouched or complete. */
+static void on_terminate(int signal_number)
+{
+    lb_atomic_file_cleanup_all_from_signal();
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_terminate;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+
+    if (argc < 2) {
+        print_help(stderr);
+        return LB_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_help(stdout);
+        return LB_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("lowbit %s\n", LB_VERSION);
+        return LB_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lowbit: unknown command '%s'\n", argv[1]);
+    print_help(stderr);
+    return LB_EXIT_USAGE;
 }

@@ -1,0 +1,26 @@
+/* Internal declarations shared by the lowbit command's subcommands. */
+#ifndef LB_CLI_CLI_H
+#define LB_CLI_CLI_H
+
+#include "lowbit.h"
+
+/* Process exit codes (documented in README.md). */
+enum {
+    LB_EXIT_OK = 0,
+    LB_EXIT_FAILURE = 1,   /* anything else: out of memory, cannot write the output, ... */
+    LB_EXIT_USAGE = 2,     /* bad command line */
+    LB_EXIT_BAD_INPUT = 3, /* input file missing, malformed or unsupported */
+};
+
+/* Prints "lowbit <command>: error: <last library message>" and maps a status from reading
+ * input to an exit code. */
+int lb_cli_fail_input(const char *command, lb_status status);
+/* Same for failures after the input was read (writing output and the like). */
+int lb_cli_fail(const char *command, lb_status status);
+/* Prints a usage error and returns LB_EXIT_USAGE. */
+int lb_cli_usage_error(const char *command, const char *fmt, ...) LB_PRINTF(2, 3);
+
+int lb_cmd_inspect(int argc, char **argv);
+int lb_cmd_convert(int argc, char **argv);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# lowbit's test command (README and .ci/run): install dependencies, build with warnings as
+# errors, run every meson test; then again under AddressSanitizer and UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+sh tests/install-deps.sh
+
+# The Python `gguf` package (llama.cpp's own reader) is an independent oracle for our GGUF files.
+venv=.venv-tests
+if ! "$venv/bin/python3" -c 'import gguf' 2>/dev/null; then
+    python3 -m venv --system-site-packages "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'gguf==0.17.1'
+fi
+export LB_ORACLE_PYTHON="$PWD/$venv/bin/python3"
+
+setup() { # build dir, options...
+    dir=$1
+    shift
+    if [ -d "$dir" ]; then
+        meson setup --reconfigure "$dir" "$@"
+    else
+        meson setup "$dir" "$@"
+    fi
+}
+
+# -Dnative=false: CI builds what a user would ship (SIMD is chosen at run time anyway).
+setup build-ci --werror -Dnative=false
+meson test -C build-ci --print-errorlogs
+
+setup build-ci-asan --werror -Dnative=false -Db_sanitize=address,undefined -Db_lundef=false
+meson test -C build-ci-asan --print-errorlogs --timeout-multiplier 3
