@@ -14,7 +14,7 @@ typedef struct lb_safetensors_tensor {
     int n_dims;              /* 1..4 (0-d scalars are stored as 1-d of length 1) */
     int64_t ne[LB_MAX_DIMS]; /* GGUF order: ne[0] is the LAST safetensors dimension */
     uint64_t nbytes;
-    const void *data;        /* into the mapped shard */
+    const void *data;        /* into the mapped shard; not necessarily aligned to the type */
     int shard;               /* index into files */
 } lb_safetensors_tensor;
 
@@ -23,6 +23,7 @@ typedef struct lb_safetensors {
     lb_mapped_file **files;
     int64_t n_tensors;
     lb_safetensors_tensor *tensors; /* in file order, shard by shard */
+    int64_t *by_name;        /* private: tensor indices sorted by name, for lb_safetensors_find */
 } lb_safetensors;
 
 /* Opens `path`: a .safetensors file, a model.safetensors.index.json (every shard it names,
@@ -33,10 +34,12 @@ typedef struct lb_safetensors {
  * LB_ERR_UNSUPPORTED naming the tensor and dtype. "__metadata__" is skipped. */
 LB_API lb_status lb_safetensors_open(lb_safetensors **out, const char *path);
 
-/* Parses one in-memory safetensors file (fuzzing, tests); the buffer must outlive the result. */
+/* Parses one in-memory safetensors file (fuzzing, tests); the buffer must outlive the result.
+ * The result has n_files 0 and files NULL (every tensor's shard is 0). */
 LB_API lb_status lb_safetensors_open_memory(lb_safetensors **out, const char *name,
                                             const void *data, uint64_t size);
 
+/* Index of the tensor called `name`, or -1. */
 LB_API int64_t lb_safetensors_find(const lb_safetensors *st, const char *name);
 
 /* Takes NULL and clears the pointer. */
