@@ -1,5 +1,313 @@
-/* placeholder: being written */
+/* GGUF reader on bad input: the malformed corpus, seeded random mutations, failing allocations. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "formats/gguf.h"
+#include "test_util.h"
+
+/* Defaults; LB_GGUF_FUZZ_SEED and LB_GGUF_FUZZ_ITERATIONS override them for longer runs. */
+#define MUTATION_SEED 0x6775676675ull
+#define MUTATION_ITERATIONS 2000
+#define MIN_CORPUS_FILES 50
+
+/* Corpus files whose defect is well-formed input lowbit does not handle. */
+static const char *const unsupported_files[] = {
+    "version_0.gguf",    "version_1.gguf",   "version_99.gguf",
+    "version_big_endian.gguf", "nested_array.gguf", "tensor_type_999.gguf",
+};
+
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Messages pinned to the format "<path>: <field> at offset <N>: <what>". */
+static const struct {
+    const char *file, *text;
+} expected_messages[] = {
+    {"string_length_absurd.gguf", "kv[0] 'general.architecture' value length at offset 56: "},
+    {"key_length_absurd.gguf", "kv[0] key length at offset 24: "},
+    {"truncated_in_magic.gguf", "magic at offset 0: truncated"},
+    {"version_big_endian.gguf", "version at offset 4: big-endian"},
+    {"n_kv_absurd_2e60.gguf", "n_kv at offset 16: "},
+    {"n_tensors_absurd_2e60.gguf", "n_tensors at offset 8: "},
+    {"tensor_type_999.gguf", "tensor[1] 'output_norm.weight' type at offset 353: "},
+    {"tensors_overlap.gguf", "tensor[1] 'output_norm.weight' offset at offset 357: "},
+    {"duplicate_tensor_names.gguf", "tensor[2] 'same' name at offset "},
+    {"duplicate_keys.gguf", "kv[6] 'test.count' key at offset 256: duplicate of kv[1]"},
+    {"truncated_in_padding.gguf", "padding at offset 365: "},
+};
+
+static bool expected_unsupported(const char *name)
+{
+    for (size_t i = 0; i < sizeof unsupported_files / sizeof unsupported_files[0]; i++)
+        if (strcmp(name, unsupported_files[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A failure must be one line naming the input and the offset of the bad field. */
+static bool clean_message(const char *name)
+{
+    const char *msg = lb_last_error();
+    return strchr(msg, '\n') == NULL && strstr(msg, name) != NULL &&
+           strstr(msg, "offset") != NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_corpus(void)
+{
+    char dir[1024], path[2048];
+    char *names[1024];
+    size_t n = 0;
+    test_source_path(dir, sizeof dir, "tests/malformed/gguf");
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cannot open %s (set LB_SOURCE_DIR)\n", dir);
+        test_failures++;
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) && n < sizeof names / sizeof names[0]) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".gguf") == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], compare_names);
+    CHECK(n >= MIN_CORPUS_FILES);
+    for (size_t i = 0; i < n; i++) {
+        lb_gguf *g = NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        lb_status status = lb_gguf_open(&g, path);
+        lb_status want = expected_unsupported(names[i]) ? LB_ERR_UNSUPPORTED : LB_ERR_CORRUPT_FILE;
+        printf("%-45s %s\n", names[i], status == LB_OK ? "opened" : lb_last_error());
+        for (size_t k = 0; k < sizeof expected_messages / sizeof expected_messages[0]; k++) {
+            if (strcmp(names[i], expected_messages[k].file) == 0 &&
+                !strstr(lb_last_error(), expected_messages[k].text)) {
+                fprintf(stderr, "%s: message lacks \"%s\"\n", names[i], expected_messages[k].text);
+                test_failures++;
+            }
+        }
+        if (status != want || g != NULL || !clean_message(path)) {
+            fprintf(stderr, "%s: got %s (want %s): %s\n", names[i], lb_status_name(status),
+                    lb_status_name(want), status == LB_OK ? "opened" : lb_last_error());
+            test_failures++;
+        }
+        lb_gguf_close(&g);
+        free(names[i]);
+    }
+}
+
+static lb_status produce_ramp(void *context, int64_t index, void *dst, uint64_t nbytes)
+{
+    (void)context;
+    for (uint64_t i = 0; i < nbytes; i++)
+        ((uint8_t *)dst)[i] = (uint8_t)(i * 31 + (uint64_t)index);
+    return LB_OK;
+}
+
+static lb_status fill_valid(lb_gguf_writer *w)
+{
+    static const char *const tokens[] = {"<s>", "</s>", "h\xc3\xa9", ""};
+    static const float scores[] = {0.0f, -1.0f, -2.5f, 3.0f};
+    static const bool flags[] = {true, false};
+    const int64_t ne_a[2] = {8, 3}, ne_b[1] = {5}, ne_c[3] = {2, 2, 2};
+    lb_status s;
+    if ((s = lb_gguf_writer_set_string(w, "general.architecture", "llama")) != LB_OK ||
+        (s = lb_gguf_writer_set_u32(w, "llama.block_count", 2)) != LB_OK ||
+        (s = lb_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f)) != LB_OK ||
+        (s = lb_gguf_writer_set_bool(w, "general.flag", true)) != LB_OK ||
+        (s = lb_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", tokens, NULL, 4)) !=
+            LB_OK)
+        return s;
+    if ((s = lb_gguf_writer_set_array(w, "tokenizer.ggml.scores", LB_GGUF_FLOAT32, scores, 4)) !=
+            LB_OK ||
+        (s = lb_gguf_writer_set_array(w, "general.flags", LB_GGUF_BOOL, flags, 2)) != LB_OK)
+        return s;
+    if ((s = lb_gguf_writer_add_tensor_producer(w, "a", LB_TYPE_F32, 2, ne_a, produce_ramp,
+                                                NULL)) != LB_OK ||
+        (s = lb_gguf_writer_add_tensor_producer(w, "b", LB_TYPE_F16, 1, ne_b, produce_ramp,
+                                                NULL)) != LB_OK)
+        return s;
+    return lb_gguf_writer_add_tensor_producer(w, "c", LB_TYPE_BF16, 3, ne_c, produce_ramp, NULL);
+}
+
+/* A small valid file with strings, arrays of both kinds and three tensors. */
+static uint8_t *make_valid_file(const char *dir, char *path, size_t path_size, uint64_t *size)
+{
+    lb_gguf_writer *w = NULL;
+    snprintf(path, path_size, "%s/valid.gguf", dir);
+    *size = 0;
+    if (lb_gguf_writer_create(&w, 32) != LB_OK)
+        return NULL;
+    lb_status s = fill_valid(w);
+    if (s == LB_OK)
+        s = lb_gguf_writer_write(w, path);
+    lb_gguf_writer_free(&w);
+    if (s != LB_OK) {
+        fprintf(stderr, "writing %s: %s\n", path, lb_last_error());
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = malloc((size_t)n);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    *size = (uint64_t)n;
+    return data;
+}
+
+/* Reads everything an accepted file exposes, so that ASan sees any pointer past the buffer. */
+static uint64_t touch_all(const lb_gguf *g)
+{
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < g->n_kv; i++) {
+        const lb_gguf_value *v = &g->kv[i].value;
+        sum += strlen(g->kv[i].key);
+        if (v->type == LB_GGUF_STRING) {
+            for (uint64_t j = 0; j < v->v.str.len; j++)
+                sum += (uint8_t)v->v.str.data[j];
+        } else if (v->type == LB_GGUF_ARRAY && v->v.arr.elem_type == LB_GGUF_STRING) {
+            for (uint64_t j = 0; j < v->v.arr.count; j++)
+                for (uint64_t k = 0; k < v->v.arr.strings[j].len; k++)
+                    sum += (uint8_t)v->v.arr.strings[j].data[k];
+        } else if (v->type == LB_GGUF_ARRAY) {
+            for (uint64_t j = 0; j < v->v.arr.count; j++)
+                sum += (uint64_t)lb_gguf_array_int(v, j);
+        }
+    }
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const lb_gguf_tensor_info *t = &g->tensors[i];
+        sum += strlen(t->name);
+        for (uint64_t j = 0; j < t->nbytes; j++)
+            sum += ((const uint8_t *)t->data)[j];
+    }
+    return sum;
+}
+
+/* Seeded mutations of a valid file, opened from a heap copy of exactly the mutated size. */
+static void test_mutations(const uint8_t *valid, uint64_t size)
+{
+    const char *seed_env = getenv("LB_GGUF_FUZZ_SEED");
+    const char *n_env = getenv("LB_GGUF_FUZZ_ITERATIONS");
+    const uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : MUTATION_SEED;
+    const int64_t iterations = n_env ? strtoll(n_env, NULL, 0) : MUTATION_ITERATIONS;
+    uint64_t state = seed;
+    int64_t opened = 0, rejected = 0;
+    printf("mutation seed %llu, %lld iterations\n", (unsigned long long)seed,
+           (long long)iterations);
+    for (int64_t it = 0; it < iterations; it++) {
+        uint64_t n = size;
+        uint8_t *buf = malloc(size);
+        memcpy(buf, valid, size);
+        int mutations = 1 + (int)(rng_next(&state) % 4);
+        for (int m = 0; m < mutations && n > 0; m++) {
+            uint64_t r = rng_next(&state), at = rng_next(&state) % n;
+            switch (r % 5) {
+            case 0: buf[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
+            case 1: buf[at] = (uint8_t)(r >> 16); break;
+            case 2: n = at; break; /* truncate */
+            case 3: /* a large or small value over a length/count/offset field */
+                for (uint64_t k = 0; k < 8 && at + k < n; k++)
+                    buf[at + k] = (r >> 3) & 1 ? (uint8_t)(r >> (8 * k))
+                                               : (uint8_t)(k == 0 ? r >> 24 : 0);
+                break;
+            default: memset(buf + at, 0xFF, n - at < 4 ? n - at : 4); break;
+            }
+        }
+        uint8_t *exact = malloc(n ? n : 1); /* so ASan catches reads one past the end */
+        memcpy(exact, buf, n);
+        free(buf);
+        lb_gguf *g = NULL;
+        lb_status status = lb_gguf_open_memory(&g, "mutant", exact, n);
+        if (status == LB_OK) {
+            opened++;
+            volatile uint64_t sink = touch_all(g);
+            (void)sink;
+        } else {
+            rejected++;
+            if ((status != LB_ERR_CORRUPT_FILE && status != LB_ERR_UNSUPPORTED) || g != NULL ||
+                !clean_message("mutant")) {
+                fprintf(stderr, "seed %llu iteration %lld: %s: %s\n", (unsigned long long)seed,
+                        (long long)it, lb_status_name(status),
+                        lb_last_error());
+                test_failures++;
+            }
+        }
+        lb_gguf_close(&g);
+        free(exact);
+    }
+    printf("mutations: %lld opened, %lld rejected\n", (long long)opened, (long long)rejected);
+    CHECK(rejected > iterations / 2);
+}
+
+/* Allocation k fails for k = 0.. until the open succeeds: every failure is a clean NOMEM. */
+static void test_alloc_failures(const char *path, const uint8_t *valid, uint64_t size)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t k;
+        for (k = 0; k < 10000; k++) {
+            lb_gguf *g = NULL;
+            lb_alloc_fail_after(k);
+            lb_status status = pass == 0 ? lb_gguf_open(&g, path)
+                                         : lb_gguf_open_memory(&g, "valid", valid, size);
+            lb_alloc_fail_after(-1);
+            if (status == LB_OK) {
+                CHECK(g != NULL && g->n_tensors == 3);
+                lb_gguf_close(&g);
+                break;
+            }
+            if (status != LB_ERR_NOMEM || g != NULL) {
+                fprintf(stderr, "pass %d, allocation %lld failing: %s: %s\n", pass,
+                        (long long)k, lb_status_name(status), lb_last_error());
+                test_failures++;
+                break;
+            }
+        }
+        CHECK(k > 0 && k < 10000);
+    }
+}
+
 int main(void)
 {
-    return 77;
+    char dir[] = "/tmp/lowbit-test-gguf-malformed-XXXXXX", path[512];
+    uint64_t size;
+    test_corpus();
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    uint8_t *valid = make_valid_file(dir, path, sizeof path, &size);
+    CHECK(valid != NULL);
+    if (valid) {
+        lb_gguf *g = NULL;
+        CHECK_OK(lb_gguf_open_memory(&g, "valid", valid, size));
+        lb_gguf_close(&g);
+        test_mutations(valid, size);
+        test_alloc_failures(path, valid, size);
+    }
+    free(valid);
+    unlink(path);
+    rmdir(dir);
+    return test_finish("test_gguf_malformed");
 }
