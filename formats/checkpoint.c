@@ -182,20 +182,19 @@ static lb_status open_safetensors(lb_checkpoint *ckpt, const char *weights_path,
                                   const char *dir, const lb_checkpoint_settings *settings)
 {
     char config_path[4200], tokenizer_path[4200], name[256];
+    /* The weights first: a malformed file is reported as such even without a config.json. */
+    lb_safetensors *st = NULL;
+    lb_status status = lb_safetensors_open(&st, weights_path);
+    if (status != LB_OK)
+        return status;
+    ckpt->source = st;
     snprintf(config_path, sizeof config_path, "%s/config.json", dir);
     if (!is_file(config_path))
         return lb_error(LB_ERR_UNSUPPORTED,
                         "%s: safetensors weights need the model's config.json beside them (%s)",
                         weights_path, config_path);
-    lb_status status = lb_hf_config_load(&ckpt->hparams, config_path);
-    if (status != LB_OK)
+    if ((status = lb_hf_config_load(&ckpt->hparams, config_path)) != LB_OK)
         return status;
-
-    lb_safetensors *st = NULL;
-    status = lb_safetensors_open(&st, weights_path);
-    if (status != LB_OK)
-        return status;
-    ckpt->source = st;
     ckpt->tensors = lb_calloc((size_t)st->n_tensors, sizeof *ckpt->tensors);
     if (!ckpt->tensors)
         return lb_error(LB_ERR_NOMEM, "out of memory");
