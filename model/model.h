@@ -1,0 +1,63 @@
+/* The llama-family forward pass (llama, mistral, qwen2, llama2.c) over a checkpoint's tensors. */
+#ifndef LB_MODEL_MODEL_H
+#define LB_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "formats/checkpoint.h"
+#include "formats/hparams.h"
+
+typedef struct lb_model lb_model;
+typedef struct lb_model_state lb_model_state;
+
+/* Receives the input activations of a linear layer during a forward pass: x is
+ * [n_tokens][n_in] row-major f32, valid only during the call. tensor_name is the llama.cpp
+ * name of the weight ("blk.3.attn_q.weight"; q, k and v see the same x, as do gate and up).
+ * Called from the thread that called the forward function, never concurrently. */
+typedef void (*lb_linear_input_hook)(void *context, const char *tensor_name, int64_t layer,
+                                     const float *x, int64_t n_tokens, int64_t n_in);
+
+/* The `layer` that the hook receives for the output layer (after the final norm), whose weight
+ * is output.weight, or token_embd.weight when the embeddings are tied. */
+#define LB_MODEL_OUTPUT_LAYER (-1)
+
+/* Builds the model over an open checkpoint, which must outlive it. F32 weights are used in
+ * place (memory-mapped); F16 and BF16 weights are converted to f32 tiles on the fly or at load
+ * (documented in the .c). Checks that every tensor the architecture needs is present with the
+ * right shape. Errors: LB_ERR_CORRUPT_FILE / LB_ERR_UNSUPPORTED naming the tensor. */
+LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
+LB_API void lb_model_free(lb_model **model);
+LB_API const lb_hparams *lb_model_hparams(const lb_model *model);
+
+/* Installs (or with NULL removes) the calibration hook. */
+LB_API void lb_model_set_linear_hook(lb_model *model, lb_linear_input_hook hook, void *context);
+
+/* Per-sequence state: the KV cache for up to max_tokens positions and scratch buffers for
+ * batches of up to max_batch tokens. */
+LB_API lb_status lb_model_state_create(lb_model_state **out, const lb_model *model,
+                                       int64_t max_tokens, int64_t max_batch);
+LB_API void lb_model_state_free(lb_model_state **state);
+
+/* Runs n_tokens tokens at positions pos0 .. pos0+n_tokens-1 (causal; attends to the cached
+ * positions < pos0 of this state, which must have been filled by earlier calls), appending
+ * their keys/values to the cache. logits: [n_tokens][vocab] f32, or NULL to skip the output
+ * layer; with logits_last_only, only the last token's logits are written (logits[vocab]).
+ * Threads: OpenMP over heads and rows; results do not depend on the thread count. */
+LB_API lb_status lb_model_forward(const lb_model *model, lb_model_state *state,
+                                  const int32_t *tokens, int64_t n_tokens, int64_t pos0,
+                                  float *logits, bool logits_last_only);
+
+/* Calibration building blocks: the token embedding of n_tokens tokens into x[n_tokens][dim],
+ * then transformer block `layer` applied in place to x for positions pos0.. (using and
+ * filling that layer's KV cache in state), then the final norm + output layer. A full forward
+ * pass is embed, every block in order, output. */
+LB_API lb_status lb_model_embed(const lb_model *model, const int32_t *tokens, int64_t n_tokens,
+                                float *x);
+LB_API lb_status lb_model_block_forward(const lb_model *model, lb_model_state *state,
+                                        int64_t layer, float *x, int64_t n_tokens, int64_t pos0);
+LB_API lb_status lb_model_output(const lb_model *model, lb_model_state *state, const float *x,
+                                 int64_t n_tokens, float *logits);
+
+#endif
