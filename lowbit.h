@@ -14,6 +14,10 @@
 #include "formats/llama2c.h"
 #include "formats/mapped_file.h"
 #include "formats/safetensors.h"
+#include "formats/spm_model.h"
 #include "formats/vocab.h"
+#include "model/eval.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
 
 #endif

@@ -10,6 +10,7 @@ enum {
     LB_EXIT_FAILURE = 1,   /* anything else: out of memory, cannot write the output, ... */
     LB_EXIT_USAGE = 2,     /* bad command line */
     LB_EXIT_BAD_INPUT = 3, /* input file missing, malformed or unsupported */
+    LB_EXIT_DRIFT = 4,     /* eval --max-drift: the perplexity drift exceeds the limit */
 };
 
 /* Prints "lowbit <command>: error: <last library message>" and maps a status from reading
@@ -22,5 +23,7 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...) LB_PRINTF(2, 3
 
 int lb_cmd_inspect(int argc, char **argv);
 int lb_cmd_convert(int argc, char **argv);
+int lb_cmd_eval(int argc, char **argv);
+int lb_cmd_generate(int argc, char **argv);
 
 #endif

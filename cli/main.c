@@ -14,6 +14,8 @@ static const struct {
 } commands[] = {
     {"inspect", lb_cmd_inspect, "show a checkpoint's format, hyperparameters, tokenizer and tensors"},
     {"convert", lb_cmd_convert, "convert a checkpoint to a llama.cpp-compatible GGUF file"},
+    {"eval", lb_cmd_eval, "perplexity, KL divergence against saved logits, drift gate"},
+    {"generate", lb_cmd_generate, "continue a prompt (greedy or sampled)"},
 };
 
 static void print_help(FILE *out)
@@ -24,7 +26,8 @@ static void print_help(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'lowbit COMMAND --help' describes a command.\n"
-                 "exit codes: 0 success, 1 failure, 2 usage error, 3 bad or unsupported input\n");
+                 "exit codes: 0 success, 1 failure, 2 usage error, 3 bad or unsupported input,\n"
+                 "            4 eval --max-drift exceeded\n");
 }
 
 int lb_cli_fail_input(const char *command, lb_status status)

@@ -34,6 +34,8 @@ typedef struct lb_llama2c {
  * with overflow-checked arithmetic. Maps llama2.c's w1/w2/w3 to ffn_gate/ffn_down/ffn_up.
  * Errors: LB_ERR_IO, LB_ERR_CORRUPT_FILE naming the header field or tensor and its offset. */
 LB_API lb_status lb_llama2c_open(lb_llama2c **out, const char *path);
+/* The same over a caller-owned buffer that must outlive the result and be 4-byte aligned
+ * (tensor data points into it as float; LB_ERR_INVALID_ARG otherwise). */
 LB_API lb_status lb_llama2c_open_memory(lb_llama2c **out, const char *name, const void *data,
                                         uint64_t size);
 LB_API void lb_llama2c_close(lb_llama2c **model);

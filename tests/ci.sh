@@ -5,12 +5,15 @@ set -eu
 cd "$(dirname "$0")/.."
 sh tests/install-deps.sh
 
-# The Python `gguf` package (llama.cpp's own reader) is an independent oracle for our GGUF files.
+# Independent oracles from PyPI: `gguf` (llama.cpp's own reader) for our GGUF files and
+# Google's `sentencepiece` for the tokenizer.
 venv=.venv-tests
-if ! "$venv/bin/python3" -c 'import gguf' 2>/dev/null; then
+if ! "$venv/bin/python3" -c 'import gguf, sentencepiece' 2>/dev/null; then
     python3 -m venv --system-site-packages "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'gguf==0.17.1'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'gguf==0.17.1' \
+        'sentencepiece==0.2.3'
 fi
+export LB_REQUIRE_ORACLE=1
 export LB_ORACLE_PYTHON="$PWD/$venv/bin/python3"
 
 setup() { # build dir, options...

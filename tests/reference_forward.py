@@ -153,7 +153,7 @@ def perplexity(c, w, tokens, ctx):
 
 
 def parse_ids(text):
-    ids = [int(s) for s in text.replace("\n", ",").split(",") if s.strip()]
+    ids = [int(s) for s in text.replace(",", " ").split()]
     if not ids:
         sys.exit("reference_forward: no token ids given")
     return ids

@@ -1,0 +1,167 @@
+/* lowbit generate: continue a prompt greedily or by sampling, to show a model runs. */
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lowbit generate MODEL --prompt TEXT [-n N] [--temp T] [--seed S]\n"
+            "                       [--threads N] [--tokenizer FILE]\n\n"
+            "Continues TEXT (BOS in front) and prints the continuation; stops at EOS.\n\n"
+            "  --prompt TEXT     the prompt (required)\n"
+            "  -n N              tokens to generate (default 64)\n"
+            "  --temp T          0 (default) is greedy; otherwise sample softmax(logits/T)\n"
+            "  --seed S          sampling seed (default 1)\n"
+            "  --threads N       OpenMP threads\n"
+            "  --tokenizer FILE  tokenizer when the checkpoint has none (llama2.c)\n");
+}
+
+/* xorshift64*: a fixed, documented generator so a seed means the same text everywhere. */
+static double next_uniform(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (double)((*state * 2685821657736338717ull) >> 11) * 0x1p-53;
+}
+
+static int32_t pick_token(const float *logits, int64_t n, double temperature, uint64_t *rng)
+{
+    int32_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = (int32_t)i;
+    if (temperature <= 0)
+        return best;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += exp(((double)logits[i] - logits[best]) / temperature);
+    double target = next_uniform(rng) * sum, cumulative = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        cumulative += exp(((double)logits[i] - logits[best]) / temperature);
+        if (cumulative >= target)
+            return (int32_t)i;
+    }
+    return (int32_t)(n - 1);
+}
+
+int lb_cmd_generate(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"prompt", required_argument, NULL, 'p'},
+        {"temp", required_argument, NULL, 'T'},
+        {"seed", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 't'},
+        {"tokenizer", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    lb_checkpoint_settings ckpt_settings = lb_checkpoint_default_settings();
+    const char *prompt = NULL;
+    long long n_generate = 64, threads = 0;
+    double temperature = 0.0;
+    uint64_t seed = 1;
+    char *end;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "hn:", options, NULL)) != -1;) {
+        switch (c) {
+        case 'p': prompt = optarg; break;
+        case 'n':
+            n_generate = strtoll(optarg, &end, 10);
+            if (*end || n_generate < 1)
+                return lb_cli_usage_error("generate", "-n must be a positive number");
+            break;
+        case 'T':
+            temperature = strtod(optarg, &end);
+            if (*end || !(temperature >= 0))
+                return lb_cli_usage_error("generate", "--temp must be >= 0");
+            break;
+        case 's': seed = strtoull(optarg, &end, 10); break;
+        case 't':
+            threads = strtoll(optarg, &end, 10);
+            if (*end || threads < 1)
+                return lb_cli_usage_error("generate", "--threads must be a positive number");
+            break;
+        case 'z': ckpt_settings.tokenizer_path = optarg; break;
+        case 'h': print_usage(stdout); return LB_EXIT_OK;
+        default: return lb_cli_usage_error("generate", "bad option");
+        }
+    }
+    if (argc - optind != 1 || !prompt)
+        return lb_cli_usage_error("generate", "expected MODEL and --prompt TEXT");
+    if (threads > 0)
+        omp_set_num_threads((int)threads);
+
+    int exit_code = LB_EXIT_OK;
+    lb_checkpoint *ckpt = NULL;
+    lb_model *model = NULL;
+    lb_model_state *state = NULL;
+    lb_tokenizer *tokenizer = NULL;
+    int32_t *tokens = NULL;
+    float *logits = NULL;
+    int64_t n_prompt = 0;
+    lb_status status = lb_checkpoint_open(&ckpt, argv[optind], &ckpt_settings);
+    if (status == LB_OK && !ckpt->vocab)
+        status = lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)",
+                          argv[optind]);
+    if (status == LB_OK)
+        status = lb_model_load(&model, ckpt);
+    if (status == LB_OK)
+        status = lb_tokenizer_create(&tokenizer, ckpt->vocab);
+    if (status != LB_OK) {
+        exit_code = lb_cli_fail_input("generate", status);
+        goto done;
+    }
+    const lb_hparams *hp = lb_model_hparams(model);
+    status = lb_tokenizer_encode(tokenizer, prompt, strlen(prompt), true, &tokens, &n_prompt);
+    int64_t max_tokens = n_prompt + n_generate;
+    if (status == LB_OK && max_tokens > hp->context_length)
+        status = lb_error(LB_ERR_INVALID_ARG, "prompt (%lld tokens) + -n %lld exceeds the "
+                          "model's context of %lld", (long long)n_prompt, n_generate,
+                          (long long)hp->context_length);
+    if (status == LB_OK)
+        status = lb_model_state_create(&state, model, max_tokens, n_prompt);
+    if (status == LB_OK && !(logits = lb_malloc((size_t)hp->vocab_size * sizeof *logits)))
+        status = lb_error(LB_ERR_NOMEM, "out of memory");
+    if (status == LB_OK)
+        status = lb_model_forward(model, state, tokens, n_prompt, 0, logits, true);
+    if (status != LB_OK) {
+        exit_code = lb_cli_fail("generate", status);
+        goto done;
+    }
+    printf("%s", prompt);
+    uint64_t rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+    int32_t previous = tokens[n_prompt - 1];
+    for (int64_t i = 0; i < n_generate; i++) {
+        int32_t next = pick_token(logits, hp->vocab_size, temperature, &rng);
+        if (next == ckpt->vocab->eos_id || next == ckpt->vocab->bos_id)
+            break;
+        char piece[256];
+        int64_t n = lb_tokenizer_piece(tokenizer, previous, next, piece, sizeof piece);
+        if (n > 0)
+            fwrite(piece, 1, (size_t)n, stdout);
+        fflush(stdout);
+        previous = next;
+        if (i + 1 < n_generate &&
+            (status = lb_model_forward(model, state, &next, 1, n_prompt + i, logits, true)) !=
+                LB_OK) {
+            exit_code = lb_cli_fail("generate", status);
+            break;
+        }
+    }
+    printf("\n");
+done:
+    lb_free(logits);
+    lb_free(tokens);
+    lb_tokenizer_free(&tokenizer);
+    lb_model_state_free(&state);
+    lb_model_free(&model);
+    lb_checkpoint_close(&ckpt);
+    return exit_code;
+}
