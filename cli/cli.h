@@ -21,6 +21,12 @@ int lb_cli_fail(const char *command, lb_status status);
 /* Prints a usage error and returns LB_EXIT_USAGE. */
 int lb_cli_usage_error(const char *command, const char *fmt, ...) LB_PRINTF(2, 3);
 
+/* Opens a checkpoint with its tokenizer and builds the model and the tokenizer; on failure
+ * everything opened so far is left in the out-pointers for the caller to release. */
+lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,
+                            lb_checkpoint **checkpoint, lb_model **model,
+                            lb_tokenizer **tokenizer);
+
 int lb_cmd_inspect(int argc, char **argv);
 int lb_cmd_convert(int argc, char **argv);
 int lb_cmd_eval(int argc, char **argv);

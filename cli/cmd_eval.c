@@ -61,6 +61,10 @@ static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double
         json_object_set_new(root, "windows", json_integer(r->windows));
         json_object_set_new(root, "tokens", json_integer(r->tokens));
         json_object_set_new(root, "ctx", json_integer(ctx));
+        json_object_set_new(root, "threads", json_integer(omp_get_max_threads()));
+        json_object_set_new(root, "forward_seconds", json_real(r->forward_seconds));
+        json_object_set_new(root, "prefill_tokens_per_second",
+                            json_real(r->prefill_tokens_per_second));
         if (r->has_kld) {
             json_object_set_new(root, "base_ppl", json_real(r->base_ppl));
             json_object_set_new(root, "base_ppl_stderr", json_real(r->base_ppl_stderr));
@@ -81,6 +85,8 @@ static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double
     printf("windows: %lld of %lld tokens, %lld scored tokens\n", (long long)r->windows,
            (long long)ctx, (long long)r->tokens);
     printf("PPL = %.4f +/- %.4f\n", r->ppl, r->ppl_stderr);
+    printf("prefill: %.0f tokens/s on %d threads (%.2f s in forward passes)\n",
+           r->prefill_tokens_per_second, omp_get_max_threads(), r->forward_seconds);
     if (r->has_kld) {
         printf("base PPL = %.4f +/- %.4f, drift %+.3f%%\n", r->base_ppl, r->base_ppl_stderr,
                drift * 100.0);
@@ -180,14 +186,8 @@ int lb_cmd_eval(int argc, char **argv)
     int32_t *tokens = NULL;
     size_t text_len = 0;
     int64_t n_tokens = 0;
-    lb_status status = lb_checkpoint_open(&ckpt, argv[optind], &ckpt_settings);
-    if (status == LB_OK && !ckpt->vocab)
-        status = lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)",
-                          argv[optind]);
-    if (status == LB_OK)
-        status = lb_model_load(&model, ckpt);
-    if (status == LB_OK)
-        status = lb_tokenizer_create(&tokenizer, ckpt->vocab);
+    lb_status status =
+        lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
     if (status == LB_OK)
         status = read_text(text_path, &text, &text_len);
     if (status != LB_OK) {

@@ -106,14 +106,8 @@ int lb_cmd_generate(int argc, char **argv)
     int32_t *tokens = NULL;
     float *logits = NULL;
     int64_t n_prompt = 0;
-    lb_status status = lb_checkpoint_open(&ckpt, argv[optind], &ckpt_settings);
-    if (status == LB_OK && !ckpt->vocab)
-        status = lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)",
-                          argv[optind]);
-    if (status == LB_OK)
-        status = lb_model_load(&model, ckpt);
-    if (status == LB_OK)
-        status = lb_tokenizer_create(&tokenizer, ckpt->vocab);
+    lb_status status =
+        lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("generate", status);
         goto done;

@@ -56,6 +56,20 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...)
     return LB_EXIT_USAGE;
 }
 
+lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,
+                            lb_checkpoint **checkpoint, lb_model **model,
+                            lb_tokenizer **tokenizer)
+{
+    lb_status status = lb_checkpoint_open(checkpoint, path, settings);
+    if (status != LB_OK)
+        return status;
+    if (!(*checkpoint)->vocab)
+        return lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)", path);
+    if ((status = lb_model_load(model, *checkpoint)) != LB_OK)
+        return status;
+    return lb_tokenizer_create(tokenizer, (*checkpoint)->vocab);
+}
+
 /* On SIGINT/SIGTERM remove any half-written output before dying, so a target path is either
  * untouched or complete. */
 static void on_terminate(int signal_number)

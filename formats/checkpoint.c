@@ -12,6 +12,7 @@
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/safetensors.h"
+#include "formats/spm_model.h"
 
 lb_checkpoint_settings lb_checkpoint_default_settings(void)
 {
@@ -90,6 +91,28 @@ static lb_status add_tensor(lb_checkpoint *ckpt, int64_t capacity, const char *n
     return LB_OK;
 }
 
+/* A tokenizer file named by --tokenizer or found beside the model, by its kind: a
+ * SentencePiece tokenizer.model, a Hugging Face tokenizer.json, or llama2.c's tokenizer.bin. */
+static lb_status load_tokenizer(lb_checkpoint *ckpt, const char *path)
+{
+    lb_status status;
+    if (ends_with(path, ".model"))
+        status = lb_spm_model_load(&ckpt->vocab, path);
+    else if (ends_with(path, ".json"))
+        status = lb_hf_tokenizer_load(&ckpt->vocab, path);
+    else
+        status = lb_llama2c_tokenizer_load(&ckpt->vocab, path, ckpt->hparams.vocab_size);
+    if (status == LB_OK && ckpt->hparams.vocab_size > 0 &&
+        ckpt->vocab->n_tokens > ckpt->hparams.vocab_size)
+        status = lb_error(LB_ERR_CORRUPT_FILE,
+                          "%s: %lld tokens at offset 0: more than the model's vocabulary of %lld",
+                          path, (long long)ckpt->vocab->n_tokens,
+                          (long long)ckpt->hparams.vocab_size);
+    if (status != LB_OK)
+        return status;
+    return set_tokenizer_path(ckpt, path);
+}
+
 /* ---- llama2.c ---- */
 
 static lb_status open_llama2c(lb_checkpoint *ckpt, const lb_checkpoint_settings *settings)
@@ -126,10 +149,7 @@ static lb_status open_llama2c(lb_checkpoint *ckpt, const lb_checkpoint_settings 
     }
     if (!tokenizer)
         return LB_OK;
-    status = lb_llama2c_tokenizer_load(&ckpt->vocab, tokenizer, ckpt->hparams.vocab_size);
-    if (status != LB_OK)
-        return status;
-    return set_tokenizer_path(ckpt, tokenizer);
+    return load_tokenizer(ckpt, tokenizer);
 }
 
 /* ---- safetensors (Hugging Face layout) ---- */
@@ -232,17 +252,15 @@ static lb_status open_safetensors(lb_checkpoint *ckpt, const char *weights_path,
                         weights_path);
 
     const char *tokenizer = settings->tokenizer_path;
-    if (!tokenizer) {
-        snprintf(tokenizer_path, sizeof tokenizer_path, "%s/tokenizer.json", dir);
+    static const char *const beside[] = {"tokenizer.json", "tokenizer.model"};
+    for (size_t i = 0; !tokenizer && i < sizeof beside / sizeof beside[0]; i++) {
+        snprintf(tokenizer_path, sizeof tokenizer_path, "%s/%s", dir, beside[i]);
         if (is_file(tokenizer_path))
             tokenizer = tokenizer_path;
     }
     if (!tokenizer)
         return LB_OK;
-    status = lb_hf_tokenizer_load(&ckpt->vocab, tokenizer);
-    if (status != LB_OK)
-        return status;
-    return set_tokenizer_path(ckpt, tokenizer);
+    return load_tokenizer(ckpt, tokenizer);
 }
 
 /* ---- GGUF ---- */

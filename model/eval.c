@@ -2,6 +2,7 @@
 #include "model/eval.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,8 +288,10 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
         memcpy(window, tokens + w * ctx, (size_t)ctx * sizeof *window);
         if (settings->bos_id >= 0)
             window[0] = settings->bos_id;
+        double start = omp_get_wtime();
         if ((status = lb_model_forward(model, state, window, ctx, 0, logits, false)) != LB_OK)
             break;
+        result->forward_seconds += omp_get_wtime() - start;
         int failed = 0;
         /* Positions are independent; each writes only its own slots, so the sums below (in
          * index order) do not depend on the thread count. */
@@ -331,6 +334,8 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
 
     result->windows = n_windows;
     result->tokens = n_positions;
+    result->prefill_tokens_per_second =
+        result->forward_seconds > 0 ? (double)(n_windows * ctx) / result->forward_seconds : 0.0;
     double mean, se;
     mean_and_stderr(nll, n_positions, &mean, &se);
     result->ppl = exp(mean);

@@ -23,6 +23,8 @@ typedef struct lb_eval_result {
     int64_t windows;        /* windows evaluated */
     int64_t tokens;         /* scored tokens: windows * (ctx/2 - 1) */
     double ppl, ppl_stderr; /* exp(mean NLL); PPL * sqrt(var(NLL) / (tokens - 1)) */
+    double forward_seconds; /* wall time spent in the forward passes */
+    double prefill_tokens_per_second; /* windows * ctx / forward_seconds */
     /* Only with kld_path: */
     bool has_kld;
     double base_ppl, base_ppl_stderr;   /* of the model that saved the file */

@@ -2,7 +2,8 @@
 """End-to-end check of `lowbit eval` on stories260K: its perplexity equals an independent
 float64 numpy forward pass (tests/reference_forward.py) to 4 significant digits; GGUF f32 gives
 the same PPL and f16 is within 0.1%; KL divergence of a model against its own saved logits is 0
-with 100% top-1 agreement, f16 against f32 is small and positive; --max-drift exits 4.
+with 100% top-1 agreement, f16 against f32 is small and positive; --max-drift exits 4;
+`lowbit generate` continues "Once upon a time" as the model does greedily.
 
 usage: check_eval.py LOWBIT TOKENIZE_MAIN SHARED_DIR SOURCE_DIR"""
 import json
@@ -89,6 +90,9 @@ def main():
         evaluate(lowbit, worse, text, "--kld", worse_base, "--max-drift", "50", expect=0)
         check(True, "--max-drift exits 4 above the limit and 0 below it")
         run([lowbit, "eval", model, "--text", text, "--max-drift", "1"], expect=2)
+        story = run([lowbit, "generate", model, "--prompt", "Once upon a time", "-n", "40"])
+        check(story.startswith("Once upon a time, there was a little girl named Lily. She loved "
+                               "to play outside in the park."), f"generate: {story.strip()!r}")
         run([lowbit, "eval", model, "--text", text, "--ctx", "64", "--kld", base], expect=3)
     print("eval:", "failed: " + "; ".join(failures) if failures else "all checks passed")
     return 1 if failures else 0
