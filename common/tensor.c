@@ -5,10 +5,22 @@
 
 #include "common/alloc.h"
 
+/* Block sizes and bytes are llama.cpp's (ggml-common.h); kernels/ asserts its structs match. */
 static const lb_type_info type_table[] = {
     {LB_TYPE_F32, "F32", 1, 4},
     {LB_TYPE_F16, "F16", 1, 2},
     {LB_TYPE_BF16, "BF16", 1, 2},
+    {LB_TYPE_Q4_0, "Q4_0", 32, 18},
+    {LB_TYPE_Q4_1, "Q4_1", 32, 20},
+    {LB_TYPE_Q5_0, "Q5_0", 32, 22},
+    {LB_TYPE_Q5_1, "Q5_1", 32, 24},
+    {LB_TYPE_Q8_0, "Q8_0", 32, 34},
+    {LB_TYPE_Q2_K, "Q2_K", 256, 84},
+    {LB_TYPE_Q3_K, "Q3_K", 256, 110},
+    {LB_TYPE_Q4_K, "Q4_K", 256, 144},
+    {LB_TYPE_Q5_K, "Q5_K", 256, 176},
+    {LB_TYPE_Q6_K, "Q6_K", 256, 210},
+    {LB_TYPE_Q8_K, "Q8_K", 256, 292},
 };
 
 const lb_type_info *lb_type_get(uint32_t type_id)

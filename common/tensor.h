@@ -9,7 +9,7 @@
 #include "common/status.h"
 
 /* Type ids are GGUF's (ggml_type), so files interoperate. Only the ids listed in the type table
- * (lb_type_info) are supported; the packed block types are added there as their kernels land. */
+ * (lb_type_info) are supported; kernels/kernels.h has their quantize/dequantize/dot functions. */
 typedef enum lb_type {
     LB_TYPE_F32 = 0,
     LB_TYPE_F16 = 1,
@@ -18,7 +18,6 @@ typedef enum lb_type {
     LB_TYPE_Q5_0 = 6,
     LB_TYPE_Q5_1 = 7,
     LB_TYPE_Q8_0 = 8,
-    LB_TYPE_Q8_1 = 9,
     LB_TYPE_Q2_K = 10,
     LB_TYPE_Q3_K = 11,
     LB_TYPE_Q4_K = 12,

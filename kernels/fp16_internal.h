@@ -1,4 +1,4 @@
-/* Private f16 <-> f32 conversions for kernels (kernels may not use formats/half.h). */
+/* Private f16/bf16 <-> f32 conversions for kernels (kernels may not use formats/half.h). */
 #ifndef LB_KERNELS_FP16_INTERNAL_H
 #define LB_KERNELS_FP16_INTERNAL_H
 
@@ -54,6 +54,24 @@ static inline uint16_t lb_kernel_f32_to_f16(float f)
     uint32_t half = 1u << (shift - 1u);
     kept += (dropped > half || (dropped == half && (kept & 1u))) ? 1u : 0u;
     return (uint16_t)(sign | kept);
+}
+
+/* bfloat16: the top half of an f32, rounded to nearest even; NaN truncated and kept quiet. */
+static inline float lb_kernel_bf16_to_f32(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t lb_kernel_f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 #endif

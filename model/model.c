@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "kernels/kernels.h"
 
 /* One parameter tensor seen as f32: a matrix W [n_out][n_in] (y = W x, y[o] = Σ_i W[o*n_in + i]
  * x[i]) or a vector (n_out = 1). F32 tensors are used in place from the mapped checkpoint. F16
  * and BF16 tensors, and Hugging Face q/k rows that need the rotary permutation, are converted
  * once at load into `owned`: simple and as fast as f32 at run time, at twice the memory of an
- * f16 file. Packed types will get their own path inside linear_forward. */
+ * f16 file. Packed types (Q4_0 ... Q6_K) are dequantized at load with the kernels' reference
+ * for now; packed GEMV/GEMM kernels will plug in inside linear_forward. */
 typedef struct weight {
     const char *name;   /* llama.cpp name, owned by the checkpoint; NULL for an absent bias */
     int64_t n_in;       /* ne[0], the row length */
@@ -113,7 +115,8 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
         return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' has shape %s, expected %s",
                         ckpt->path, name, found, want);
     }
-    if (t->type != LB_TYPE_F32 && t->type != LB_TYPE_F16 && t->type != LB_TYPE_BF16) {
+    const lb_kernel_type *kernels = lb_kernels_type(t->type);
+    if (!kernels) {
         const lb_type_info *info = lb_type_get((uint32_t)t->type);
         char type_name[32];
         if (info)
@@ -121,8 +124,8 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
         else
             snprintf(type_name, sizeof type_name, "id %u", (unsigned)t->type);
         return lb_error(LB_ERR_UNSUPPORTED,
-                        "%s: tensor '%s' has type %s; the forward pass reads F32, F16 and BF16",
-                        ckpt->path, name, type_name);
+                        "%s: tensor '%s' has type %s, which has no kernels", ckpt->path, name,
+                        type_name);
     }
     uint64_t bytes;
     if (!lb_tensor_bytes(t->type, t->n_dims, t->ne, &bytes) || bytes != t->nbytes)
@@ -148,7 +151,17 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
         return lb_error(LB_ERR_NOMEM, "out of memory converting '%s' to f32 (%llu bytes)", name,
                         (unsigned long long)bytes);
     w->data = w->owned;
-    return lb_checkpoint_read_rows_f32(ckpt, index, 0, w->n_out, w->owned);
+    const lb_type_info *info = lb_type_get((uint32_t)t->type);
+    if (info->block_size == 1)
+        return lb_checkpoint_read_rows_f32(ckpt, index, 0, w->n_out, w->owned);
+    /* Packed rows are dequantized with the kernels' reference (GGUF files only: no rotary
+     * permutation applies to them). */
+    uint64_t row_bytes;
+    lb_type_row_bytes(t->type, ne0, &row_bytes);
+    for (int64_t r = 0; r < w->n_out; r++)
+        kernels->dequantize_row((const uint8_t *)t->data + (size_t)r * row_bytes,
+                                w->owned + (size_t)r * (size_t)ne0, ne0);
+    return LB_OK;
 }
 
 /* Architecture and dimensions: positive, consistent, and small enough for BLAS's int sizes. */

@@ -1,0 +1,42 @@
+/* The kernels' type registry: per tensor type, the reference quantize/dequantize of a row and
+ * the dot products the forward pass and the quantizers build on. */
+#ifndef LB_KERNELS_KERNELS_H
+#define LB_KERNELS_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "common/tensor.h"
+
+/* Quantizes n floats (n a multiple of the block size) into blocks. importance (length n,
+ * >= 0, may be NULL) weights the squared error that the scale search minimizes; NULL gives
+ * llama.cpp's reference rounding, byte for byte. */
+typedef void (*lb_quantize_row_fn)(const float *x, void *y, int64_t n, const float *importance);
+typedef void (*lb_dequantize_row_fn)(const void *x, float *y, int64_t n);
+/* Dot product of a weight row with an activation row stored in the type's vec_dot_type. */
+typedef float (*lb_vec_dot_fn)(const void *w, const void *a, int64_t n);
+/* Dot product of a weight row with f32 activations. */
+typedef float (*lb_vec_dot_f32_fn)(const void *w, const float *a, int64_t n);
+
+typedef struct lb_kernel_type {
+    lb_type type;
+    lb_type vec_dot_type;                /* activations' type for vec_dot: Q8_0, Q8_K or F32 */
+    lb_quantize_row_fn quantize_row;     /* scalar reference */
+    lb_dequantize_row_fn dequantize_row; /* scalar reference */
+    lb_vec_dot_fn vec_dot;               /* scalar reference, NULL for Q8_K (activations only) */
+    lb_vec_dot_f32_fn vec_dot_f32;       /* scalar reference */
+} lb_kernel_type;
+
+/* The kernels of a type, or NULL for a type without them. */
+LB_API const lb_kernel_type *lb_kernels_type(lb_type type);
+
+/* Whether a row of `row_length` elements can be stored in `type`. */
+LB_API bool lb_kernels_row_fits(lb_type type, int64_t row_length);
+
+/* The type a tensor with rows of `row_length` gets when `wanted` does not fit, following
+ * llama.cpp's substitutions: Q2_K and Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1,
+ * Q6_K -> Q8_0; then Q8_0 if that still does not fit, then F16. Returns `wanted` when it fits. */
+LB_API lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length);
+
+#endif

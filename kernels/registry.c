@@ -1,0 +1,154 @@
+/* The kernels' type registry and the fallback rule for rows that do not fit a block size. */
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+#include "kernels/fp16_internal.h"
+#include "kernels/quants_k.h"
+#include "kernels/quants_legacy.h"
+
+/* The float types, so that every registered type can be quantized, dequantized and dotted. */
+static void quantize_row_f32(const float *x, void *y, int64_t n, const float *importance)
+{
+    (void)importance;
+    memcpy(y, x, (size_t)n * sizeof(float));
+}
+
+static void dequantize_row_f32(const void *x, float *y, int64_t n)
+{
+    memcpy(y, x, (size_t)n * sizeof(float));
+}
+
+static float vec_dot_f32_f32(const void *w, const float *a, int64_t n)
+{
+    const float *wf = w;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += wf[i] * a[i];
+    return sum;
+}
+
+/* For the float types vec_dot_type is F32: vec_dot is the f32-activation dot. */
+static float vec_dot_f32(const void *w, const void *a, int64_t n)
+{
+    return vec_dot_f32_f32(w, a, n);
+}
+
+static void quantize_row_f16(const float *x, void *y, int64_t n, const float *importance)
+{
+    (void)importance;
+    uint16_t *h = y;
+    for (int64_t i = 0; i < n; i++)
+        h[i] = lb_kernel_f32_to_f16(x[i]);
+}
+
+static void dequantize_row_f16(const void *x, float *y, int64_t n)
+{
+    const uint16_t *h = x;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lb_kernel_f16_to_f32(h[i]);
+}
+
+static float vec_dot_f16_f32(const void *w, const float *a, int64_t n)
+{
+    const uint16_t *h = w;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += lb_kernel_f16_to_f32(h[i]) * a[i];
+    return sum;
+}
+
+static float vec_dot_f16(const void *w, const void *a, int64_t n)
+{
+    return vec_dot_f16_f32(w, a, n);
+}
+
+static void quantize_row_bf16(const float *x, void *y, int64_t n, const float *importance)
+{
+    (void)importance;
+    uint16_t *b = y;
+    for (int64_t i = 0; i < n; i++)
+        b[i] = lb_kernel_f32_to_bf16(x[i]);
+}
+
+static void dequantize_row_bf16(const void *x, float *y, int64_t n)
+{
+    const uint16_t *b = x;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lb_kernel_bf16_to_f32(b[i]);
+}
+
+static float vec_dot_bf16_f32(const void *w, const float *a, int64_t n)
+{
+    const uint16_t *b = w;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += lb_kernel_bf16_to_f32(b[i]) * a[i];
+    return sum;
+}
+
+static float vec_dot_bf16(const void *w, const void *a, int64_t n)
+{
+    return vec_dot_bf16_f32(w, a, n);
+}
+
+static const lb_kernel_type kernel_types[] = {
+    {LB_TYPE_F32, LB_TYPE_F32, quantize_row_f32, dequantize_row_f32, vec_dot_f32,
+     vec_dot_f32_f32},
+    {LB_TYPE_F16, LB_TYPE_F32, quantize_row_f16, dequantize_row_f16, vec_dot_f16,
+     vec_dot_f16_f32},
+    {LB_TYPE_BF16, LB_TYPE_F32, quantize_row_bf16, dequantize_row_bf16, vec_dot_bf16,
+     vec_dot_bf16_f32},
+    {LB_TYPE_Q8_0, LB_TYPE_Q8_0, lb_quantize_row_q8_0_ref, lb_dequantize_row_q8_0,
+     lb_vec_dot_q8_0_q8_0_c, lb_vec_dot_q8_0_f32_c},
+    {LB_TYPE_Q4_0, LB_TYPE_Q8_0, lb_quantize_row_q4_0_ref, lb_dequantize_row_q4_0,
+     lb_vec_dot_q4_0_q8_0_c, lb_vec_dot_q4_0_f32_c},
+    {LB_TYPE_Q4_1, LB_TYPE_Q8_0, lb_quantize_row_q4_1_ref, lb_dequantize_row_q4_1,
+     lb_vec_dot_q4_1_q8_0_c, lb_vec_dot_q4_1_f32_c},
+    {LB_TYPE_Q5_0, LB_TYPE_Q8_0, lb_quantize_row_q5_0_ref, lb_dequantize_row_q5_0,
+     lb_vec_dot_q5_0_q8_0_c, lb_vec_dot_q5_0_f32_c},
+    {LB_TYPE_Q5_1, LB_TYPE_Q8_0, lb_quantize_row_q5_1_ref, lb_dequantize_row_q5_1,
+     lb_vec_dot_q5_1_q8_0_c, lb_vec_dot_q5_1_f32_c},
+    {LB_TYPE_Q2_K, LB_TYPE_Q8_K, lb_quantize_row_q2_K_ref, lb_dequantize_row_q2_K,
+     lb_vec_dot_q2_K_q8_K_c, lb_vec_dot_q2_K_f32_c},
+    {LB_TYPE_Q3_K, LB_TYPE_Q8_K, lb_quantize_row_q3_K_ref, lb_dequantize_row_q3_K,
+     lb_vec_dot_q3_K_q8_K_c, lb_vec_dot_q3_K_f32_c},
+    {LB_TYPE_Q4_K, LB_TYPE_Q8_K, lb_quantize_row_q4_K_ref, lb_dequantize_row_q4_K,
+     lb_vec_dot_q4_K_q8_K_c, lb_vec_dot_q4_K_f32_c},
+    {LB_TYPE_Q5_K, LB_TYPE_Q8_K, lb_quantize_row_q5_K_ref, lb_dequantize_row_q5_K,
+     lb_vec_dot_q5_K_q8_K_c, lb_vec_dot_q5_K_f32_c},
+    {LB_TYPE_Q6_K, LB_TYPE_Q8_K, lb_quantize_row_q6_K_ref, lb_dequantize_row_q6_K,
+     lb_vec_dot_q6_K_q8_K_c, lb_vec_dot_q6_K_f32_c},
+    {LB_TYPE_Q8_K, LB_TYPE_Q8_K, lb_quantize_row_q8_K_ref, lb_dequantize_row_q8_K, NULL, NULL},
+};
+
+const lb_kernel_type *lb_kernels_type(lb_type type)
+{
+    for (size_t i = 0; i < sizeof kernel_types / sizeof kernel_types[0]; i++)
+        if (kernel_types[i].type == type)
+            return &kernel_types[i];
+    return NULL;
+}
+
+bool lb_kernels_row_fits(lb_type type, int64_t row_length)
+{
+    const lb_type_info *info = lb_type_get((uint32_t)type);
+    return info && row_length > 0 && row_length % info->block_size == 0;
+}
+
+lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length)
+{
+    if (lb_kernels_row_fits(wanted, row_length))
+        return wanted;
+    lb_type substitute;
+    switch (wanted) {
+    case LB_TYPE_Q2_K:
+    case LB_TYPE_Q3_K: substitute = LB_TYPE_Q4_0; break;
+    case LB_TYPE_Q4_K: substitute = LB_TYPE_Q5_0; break;
+    case LB_TYPE_Q5_K: substitute = LB_TYPE_Q5_1; break;
+    default: substitute = LB_TYPE_Q8_0; break;
+    }
+    if (lb_kernels_row_fits(substitute, row_length))
+        return substitute;
+    return lb_kernels_row_fits(LB_TYPE_Q8_0, row_length) ? LB_TYPE_Q8_0 : LB_TYPE_F16;
+}
