@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "kernels/fp16_internal.h"
+
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
  * multiply-add (GCC in ISO C mode already contracts nothing; clang would). */
 #if defined(__clang__)
@@ -18,77 +20,13 @@
 static inline int qk_min(int a, int b) { return a < b ? a : b; }
 static inline int qk_max(int a, int b) { return a > b ? a : b; }
 
-/* ---------------------------------------------------------------- f16 <-> f32 */
-
-/* Round-to-nearest-even f32 -> IEEE half; Inf stays Inf, NaN becomes a quiet NaN (0x7E00 with
- * the sign, as ggml does). */
-static uint16_t qk_f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    const uint32_t ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) {
-        return (uint16_t)(sign | 0x7e00u);
-    }
-    if (ax >= 0x477ff000u) { /* >= 65520 rounds to infinity */
-        return (uint16_t)(sign | 0x7c00u);
-    }
-    if (ax >= 0x38800000u) { /* normal half: rebias exponent, round 13 dropped bits */
-        const uint32_t base = ax - 0x38000000u;
-        uint32_t q = base >> 13;
-        const uint32_t rem = base & 0x1fffu;
-        if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) {
-            q++;
-        }
-        return (uint16_t)(sign | q);
-    }
-    /* subnormal half (or zero): the value in units of 2^-24 */
-    const uint32_t e = ax >> 23;
-    if (e < 102) { /* below 2^-25: rounds to zero */
-        return sign;
-    }
-    const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126 - e; /* 14 .. 24 */
-    uint32_t q = m >> shift;
-    const uint32_t rem = m & ((1u << shift) - 1u);
-    const uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1u))) {
-        q++;
-    }
-    return (uint16_t)(sign | q);
-}
-
-static float qk_f16_to_f32(uint16_t h)
-{
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t ex = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
-    uint32_t bits;
-    if (ex == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else if (ex != 0) {
-        bits = sign | ((ex + 112u) << 23) | (mant << 13);
-    } else if (mant == 0) {
-        bits = sign;
-    } else { /* subnormal: normalize */
-        uint32_t e = 113;
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            e--;
-        }
-        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
+/* ---------------------------------------------------------------- f16 scales */
 
 /* A scale as stored by the quantizers: llama.cpp's conversion, except that a finite value past
  * the half range saturates to +-65504 instead of becoming Inf (which would dequantize to NaN). */
 static uint16_t qk_scale_to_f16(float f)
 {
-    uint16_t h = qk_f32_to_f16(f);
+    uint16_t h = lb_kernel_f32_to_f16(f);
     if ((h & 0x7fffu) == 0x7c00u) {
         h = (uint16_t)((h & 0x8000u) | 0x7bffu);
     } else if ((h & 0x7fffu) > 0x7c00u) {
@@ -432,11 +370,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
     for (int j = 0; j < QK / 32; ++j) {
         uint8_t sc, m;
         qk_get_scale_min_k4(j, scales, &sc, &m);
-        const float d = qk_f16_to_f32(d16) * sc;
+        const float d = lb_kernel_f16_to_f32(d16) * sc;
         if (!d) {
             continue;
         }
-        const float dm = qk_f16_to_f32(dmin16) * m;
+        const float dm = lb_kernel_f16_to_f32(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
             int l = qk_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)qk_max(0, qk_min(nmax, l));
@@ -448,11 +386,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
 static void qk_requantize_q2_K(const float *x, const lb_block_q2_K *y, uint8_t *L)
 {
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = qk_f16_to_f32(y->d) * (y->scales[j] & 0xF);
+        const float d = lb_kernel_f16_to_f32(y->d) * (y->scales[j] & 0xF);
         if (!d) {
             continue;
         }
-        const float dm = qk_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        const float dm = lb_kernel_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
         for (int ii = 0; ii < 16; ++ii) {
             int l = qk_nearest_int((x[16 * j + ii] + dm) / d);
             L[16 * j + ii] = (uint8_t)qk_max(0, qk_min(3, l));
@@ -488,8 +426,8 @@ static void qk_unpack_q2_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = true;
-    c->d = qk_f16_to_f32(b->d);
-    c->dmin = qk_f16_to_f32(b->dmin);
+    c->d = lb_kernel_f16_to_f32(b->d);
+    c->dmin = lb_kernel_f16_to_f32(b->dmin);
 }
 
 static void qk_unpack_q3_K(const void *vb, qk_codes *c)
@@ -506,7 +444,7 @@ static void qk_unpack_q3_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = qk_f16_to_f32(b->d);
+    c->d = lb_kernel_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 
@@ -530,8 +468,8 @@ static void qk_unpack_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc
     }
     c->sub = 32;
     c->has_min = true;
-    c->d = qk_f16_to_f32(d);
-    c->dmin = qk_f16_to_f32(dmin);
+    c->d = lb_kernel_f16_to_f32(d);
+    c->dmin = lb_kernel_f16_to_f32(dmin);
 }
 
 static void qk_unpack_q4_K(const void *vb, qk_codes *c)
@@ -561,7 +499,7 @@ static void qk_unpack_q6_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = qk_f16_to_f32(b->d);
+    c->d = lb_kernel_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 
@@ -687,7 +625,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
     }
     y->d = qk_scale_to_f16(d_block);
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = qk_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
+        const float d = lb_kernel_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
         if (!d) {
             continue;
         }
@@ -924,7 +862,7 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
         y->scales[ib] = (int8_t)qk_max(-128, qk_min(127, qk_nearest_int(iscale * scales[ib])));
     }
     for (int j = 0; j < QK / 16; ++j) {
-        float d = qk_f16_to_f32(y->d) * y->scales[j];
+        float d = lb_kernel_f16_to_f32(y->d) * y->scales[j];
         if (!d) {
             continue;
         }
