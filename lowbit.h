@@ -3,6 +3,7 @@
 #define LOWBIT_H
 
 #include "common/alloc.h"
+#include "common/cpu.h"
 #include "common/status.h"
 #include "common/tensor.h"
 #include "formats/atomic_file.h"
@@ -16,6 +17,7 @@
 #include "formats/safetensors.h"
 #include "formats/spm_model.h"
 #include "formats/vocab.h"
+#include "kernels/dsp.h"
 #include "kernels/kernels.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"

@@ -31,5 +31,6 @@ int lb_cmd_inspect(int argc, char **argv);
 int lb_cmd_convert(int argc, char **argv);
 int lb_cmd_eval(int argc, char **argv);
 int lb_cmd_generate(int argc, char **argv);
+int lb_cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
     {"convert", lb_cmd_convert, "convert a checkpoint to a llama.cpp-compatible GGUF file"},
     {"eval", lb_cmd_eval, "perplexity, KL divergence against saved logits, drift gate"},
     {"generate", lb_cmd_generate, "continue a prompt (greedy or sampled)"},
+    {"bench", lb_cmd_bench, "time the GEMV/GEMM kernels against read bandwidth and BLAS"},
 };
 
 static void print_help(FILE *out)

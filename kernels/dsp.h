@@ -1,0 +1,48 @@
+/* Run-time dispatch of the hot kernels: one table of function pointers, filled with the C
+ * references first and then upgraded per CPU feature (as dav1d's *_dsp_init does). */
+#ifndef LB_KERNELS_DSP_H
+#define LB_KERNELS_DSP_H
+
+#include <stdint.h>
+
+#include "common/status.h"
+#include "common/tensor.h"
+#include "kernels/kernels.h"
+
+/* Type ids index the table; GGUF ids of the supported types are all below this. */
+#define LB_DSP_TYPE_SLOTS 32
+
+typedef struct lb_kernels_dsp {
+    /* vec_dot[t]: dot of a weight row of type t with an activation row already quantized to
+     * t's vec_dot_type (see lb_kernels_type); NULL where t has none. */
+    lb_vec_dot_fn vec_dot[LB_DSP_TYPE_SLOTS];
+    /* quantize_activations[t]: f32 activations -> t (Q8_0 and Q8_K; F32 is a copy). */
+    lb_quantize_row_fn quantize_activations[LB_DSP_TYPE_SLOTS];
+    unsigned cpu_flags; /* the LB_CPU_* features the table was filled for */
+} lb_kernels_dsp;
+
+/* Fills `dsp` for the given LB_CPU_* flags: C references, then every variant the flags allow. */
+LB_API void lb_kernels_dsp_init(lb_kernels_dsp *dsp, unsigned cpu_flags);
+
+/* The table for this CPU (lb_cpu_flags()), filled once; thread-safe. */
+LB_API const lb_kernels_dsp *lb_kernels_dsp_get(void);
+
+/* Per-ISA upgrades, each in its own file compiled with its own flags (kernels/x86/); they
+ * only replace the entries they implement. Built where the compiler targets x86-64
+ * (LB_HAVE_X86_KERNELS). */
+void lb_kernels_dsp_init_avx2(lb_kernels_dsp *dsp);
+
+/* Bytes of workspace lb_gemm needs for `batch` activation rows of `cols` elements. */
+LB_API uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64_t batch);
+
+/* Y[b][r] = Σ_c W[r][c] X[b][c] for a weight matrix of `rows` rows of `cols` elements in
+ * weight_type (any type with kernels), activations X [batch][cols] f32, output Y
+ * [batch][rows] f32. Activations are first quantized to the type's vec_dot_type into
+ * `workspace` (lb_gemm_workspace_bytes); rows are split over OpenMP threads, and each output is
+ * one vec_dot call, so results are identical for any thread count. batch 1 is the GEMV.
+ * Errors: LB_ERR_INVALID_ARG (no kernels, cols not a multiple of the block size). */
+LB_API lb_status lb_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
+                         int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
+                         void *workspace);
+
+#endif
