@@ -43,14 +43,17 @@ lb_status lb_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *we
 
     const uint8_t *w = weights;
     uint8_t *a = workspace;
+    const bool parallel = (uint64_t)rows * w_row_bytes * (uint64_t)batch >= (64u << 10);
     /* Activation rows are independent and each is quantized by one call: any split is exact. */
-#pragma omp parallel for schedule(static) if (batch > 1)
+#pragma omp parallel for schedule(static) if (batch > 1 && parallel)
     for (int64_t b = 0; b < batch; b++)
         quantize(x + b * cols, a + (size_t)b * a_row_bytes, cols, NULL);
 
     /* Rows outer, batch inner: each weight row is read from memory once per call and reused
-     * from cache for every activation row. */
-#pragma omp parallel for schedule(static)
+     * from cache for every activation row. Below about 64 KB of weights, waking threads costs
+     * more than the work (hundreds of microseconds on a busy machine); outputs are independent,
+     * so the split never changes a result. */
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *w_row = w + (size_t)r * w_row_bytes;
         for (int64_t b = 0; b < batch; b++)
