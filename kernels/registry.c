@@ -34,62 +34,68 @@ static float vec_dot_f32(const void *w, const void *a, int64_t n)
     return vec_dot_f32_f32(w, a, n);
 }
 
+/* F16 and BF16 differ only in the conversion of one element. */
+static void halves_from_f32(const float *x, uint16_t *h, int64_t n, uint16_t (*convert)(float))
+{
+    for (int64_t i = 0; i < n; i++)
+        h[i] = convert(x[i]);
+}
+
+static void halves_to_f32(const uint16_t *h, float *y, int64_t n, float (*convert)(uint16_t))
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = convert(h[i]);
+}
+
+static float halves_dot_f32(const uint16_t *h, const float *a, int64_t n,
+                            float (*convert)(uint16_t))
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += convert(h[i]) * a[i];
+    return sum;
+}
+
 static void quantize_row_f16(const float *x, void *y, int64_t n, const float *importance)
 {
     (void)importance;
-    uint16_t *h = y;
-    for (int64_t i = 0; i < n; i++)
-        h[i] = lb_kernel_f32_to_f16(x[i]);
+    halves_from_f32(x, y, n, lb_kernel_f32_to_f16);
 }
 
 static void dequantize_row_f16(const void *x, float *y, int64_t n)
 {
-    const uint16_t *h = x;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = lb_kernel_f16_to_f32(h[i]);
+    halves_to_f32(x, y, n, lb_kernel_f16_to_f32);
 }
 
 static float vec_dot_f16_f32(const void *w, const float *a, int64_t n)
 {
-    const uint16_t *h = w;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        sum += lb_kernel_f16_to_f32(h[i]) * a[i];
-    return sum;
+    return halves_dot_f32(w, a, n, lb_kernel_f16_to_f32);
 }
 
 static float vec_dot_f16(const void *w, const void *a, int64_t n)
 {
-    return vec_dot_f16_f32(w, a, n);
+    return halves_dot_f32(w, a, n, lb_kernel_f16_to_f32);
 }
 
 static void quantize_row_bf16(const float *x, void *y, int64_t n, const float *importance)
 {
     (void)importance;
-    uint16_t *b = y;
-    for (int64_t i = 0; i < n; i++)
-        b[i] = lb_kernel_f32_to_bf16(x[i]);
+    halves_from_f32(x, y, n, lb_kernel_f32_to_bf16);
 }
 
 static void dequantize_row_bf16(const void *x, float *y, int64_t n)
 {
-    const uint16_t *b = x;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = lb_kernel_bf16_to_f32(b[i]);
+    halves_to_f32(x, y, n, lb_kernel_bf16_to_f32);
 }
 
 static float vec_dot_bf16_f32(const void *w, const float *a, int64_t n)
 {
-    const uint16_t *b = w;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        sum += lb_kernel_bf16_to_f32(b[i]) * a[i];
-    return sum;
+    return halves_dot_f32(w, a, n, lb_kernel_bf16_to_f32);
 }
 
 static float vec_dot_bf16(const void *w, const void *a, int64_t n)
 {
-    return vec_dot_bf16_f32(w, a, n);
+    return halves_dot_f32(w, a, n, lb_kernel_bf16_to_f32);
 }
 
 static const lb_kernel_type kernel_types[] = {
