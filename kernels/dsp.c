@@ -23,6 +23,10 @@ void lb_kernels_dsp_init(lb_kernels_dsp *dsp, unsigned cpu_flags)
     if (cpu_flags & LB_CPU_AVX2)
         lb_kernels_dsp_init_avx2(dsp);
 #endif
+#ifdef LB_HAVE_ARM_KERNELS
+    if (cpu_flags & LB_CPU_NEON)
+        lb_kernels_dsp_init_neon(dsp);
+#endif
 }
 
 static lb_kernels_dsp global_dsp;
