@@ -62,31 +62,12 @@ static bool clean_message(const char *name)
            strstr(msg, "offset") != NULL;
 }
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void test_corpus(void)
 {
     char dir[1024], path[2048];
     char *names[1024];
-    size_t n = 0;
-    test_source_path(dir, sizeof dir, "tests/malformed/gguf");
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s (set LB_SOURCE_DIR)\n", dir);
-        test_failures++;
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) && n < sizeof names / sizeof names[0]) {
-        size_t len = strlen(e->d_name);
-        if (len > 5 && strcmp(e->d_name + len - 5, ".gguf") == 0)
-            names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof names[0], compare_names);
+    size_t n = test_list_corpus("tests/malformed/gguf", ".gguf", names,
+                                sizeof names / sizeof names[0], dir, sizeof dir);
     CHECK(n >= MIN_CORPUS_FILES);
     for (size_t i = 0; i < n; i++) {
         lb_gguf *g = NULL;

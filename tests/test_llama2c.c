@@ -366,11 +366,6 @@ static bool clean_message(const char *name)
            strstr(msg, "offset") != NULL;
 }
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Messages pinned to "<path>: <field> at offset <N>: <what>". */
 static const struct {
     const char *dir, *file, *text;
@@ -418,23 +413,9 @@ static void test_corpus(const char *sub, int64_t min_files)
 {
     char dir[1024], rel[64], path[2048];
     char *names[512];
-    size_t n = 0;
     snprintf(rel, sizeof rel, "tests/malformed/%s", sub);
-    test_source_path(dir, sizeof dir, rel);
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s (set LB_SOURCE_DIR)\n", dir);
-        test_failures++;
-        return;
-    }
-    struct dirent *ent;
-    while ((ent = readdir(d)) && n < sizeof names / sizeof names[0]) {
-        size_t len = strlen(ent->d_name);
-        if (len > 4 && strcmp(ent->d_name + len - 4, ".bin") == 0)
-            names[n++] = strdup(ent->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof names[0], compare_names);
+    size_t n = test_list_corpus(rel, ".bin", names, sizeof names / sizeof names[0], dir,
+                                sizeof dir);
     CHECK((int64_t)n >= min_files);
     for (size_t i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);

@@ -2,6 +2,7 @@
 #ifndef LB_TESTS_TEST_UTIL_H
 #define LB_TESTS_TEST_UTIL_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,35 @@ static inline const char *test_source_path(char *buffer, size_t size, const char
     const char *dir = getenv("LB_SOURCE_DIR");
     snprintf(buffer, size, "%s/%s", dir ? dir : ".", relative);
     return buffer;
+}
+
+static inline int test_compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the files ending in `suffix` of source directory `relative` (e.g.
+ * "tests/malformed/gguf") in name order: up to `capacity` strdup'ed names (the caller frees
+ * them) and the directory's path in dir. Counts a failure when the directory cannot be read. */
+static inline size_t test_list_corpus(const char *relative, const char *suffix, char **names,
+                                      size_t capacity, char *dir, size_t dir_size)
+{
+    size_t n = 0, suffix_len = strlen(suffix);
+    test_source_path(dir, dir_size, relative);
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cannot open %s (set LB_SOURCE_DIR)\n", dir);
+        test_failures++;
+        return 0;
+    }
+    for (struct dirent *e; (e = readdir(d)) && n < capacity;) {
+        size_t len = strlen(e->d_name);
+        if (len > suffix_len && strcmp(e->d_name + len - suffix_len, suffix) == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], test_compare_names);
+    return n;
 }
 
 /* Prints the verdict; returns the process exit code. */
