@@ -31,7 +31,8 @@ LB_API const lb_kernels_dsp *lb_kernels_dsp_get(void);
  * only replace the entries they implement. Built where the compiler targets x86-64
  * (LB_HAVE_X86_KERNELS). */
 void lb_kernels_dsp_init_avx2(lb_kernels_dsp *dsp);
-/* Built for AArch64 (LB_HAVE_ARM_KERNELS): NEON vec_dot for Q8_0, Q4_0, Q4_K, Q6_K. */
+/* Built for AArch64 (LB_HAVE_ARM_KERNELS): NEON vec_dot for every packed type, Q8_0 / Q8_K
+ * activation quantizers. */
 void lb_kernels_dsp_init_neon(lb_kernels_dsp *dsp);
 
 /* Bytes of workspace lb_gemm needs for `batch` activation rows of `cols` elements. */

@@ -29,9 +29,12 @@ fi
 
 mkdir -p "$build"
 exe=$build/check_neon
-"$cc" -std=c11 -O2 -static -D_GNU_SOURCE -Wall -Wextra -Werror -I"$src" -o "$exe" \
-    "$src/common/status.c" "$src/common/alloc.c" "$src/common/tensor.c" \
+# The dispatch table (kernels/dsp.c) is built as meson builds it for AArch64, so the test sees
+# exactly the kernels lb_kernels_dsp_init registers.
+"$cc" -std=c11 -O2 -static -pthread -D_GNU_SOURCE -DLB_HAVE_ARM_KERNELS -Wall -Wextra -Werror \
+    -I"$src" -o "$exe" \
+    "$src/common/status.c" "$src/common/alloc.c" "$src/common/tensor.c" "$src/common/cpu.c" \
     "$src/kernels/quants_legacy.c" "$src/kernels/quants_k.c" "$src/kernels/registry.c" \
-    "$src/kernels/arm/dot_neon.c" "$src/tests/arm/check_neon.c" -lm
+    "$src/kernels/dsp.c" "$src/kernels/arm/dot_neon.c" "$src/tests/arm/check_neon.c" -lm
 
 exec "$qemu" "$exe"
