@@ -19,6 +19,16 @@ typedef float (*lb_vec_dot_fn)(const void *w, const void *a, int64_t n);
 /* Dot product of a weight row with f32 activations. */
 typedef float (*lb_vec_dot_f32_fn)(const void *w, const float *a, int64_t n);
 
+/* The affine grid of one quantized block (block_size weights), for rounding with error
+ * feedback (GPTQ) onto the scales a quantizer chose: weight i of the block decodes to
+ * scale[i] * q + offset[i] for an integer q in [qmin, qmax], bit for bit as dequantize_row
+ * computes it. */
+typedef void (*lb_block_grid_fn)(const void *block, float *scale, float *offset);
+/* Reads / replaces the integer levels q (in [qmin, qmax], block_size of them) of one block,
+ * leaving its scales untouched. */
+typedef void (*lb_block_get_levels_fn)(const void *block, int8_t *q);
+typedef void (*lb_block_set_levels_fn)(void *block, const int8_t *q);
+
 typedef struct lb_kernel_type {
     lb_type type;
     lb_type vec_dot_type;                /* activations' type for vec_dot: Q8_0, Q8_K or F32 */
@@ -26,6 +36,11 @@ typedef struct lb_kernel_type {
     lb_dequantize_row_fn dequantize_row; /* scalar reference */
     lb_vec_dot_fn vec_dot;               /* scalar reference, NULL for Q8_K (activations only) */
     lb_vec_dot_f32_fn vec_dot_f32;       /* scalar reference */
+    /* Block grids: NULL for the float types (block size 1, no affine grid) and Q8_K. */
+    lb_block_grid_fn block_grid;
+    lb_block_get_levels_fn block_get_levels;
+    lb_block_set_levels_fn block_set_levels;
+    int qmin, qmax;                      /* the levels' range (0, 0 without a grid) */
 } lb_kernel_type;
 
 /* The kernels of a type, or NULL for a type without them. */

@@ -610,6 +610,22 @@ static void qk_q2_K_block_weighted(const float *x, const float *qw, lb_block_q2_
 
 /* ---------------------------------------------------------------- Q3_K */
 
+/* Packs codes L (0..7, the level plus 4) into the hmask and qs of a Q3_K block. */
+static void qk_q3_K_pack_codes(const int8_t *L, lb_block_q3_K *y)
+{
+    memset(y->hmask, 0, sizeof y->hmask);
+    uint8_t Lu[QK];
+    for (int j = 0; j < QK; ++j) {
+        int v = L[j];
+        if (v > 3) {
+            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            v -= 4;
+        }
+        Lu[j] = (uint8_t)v;
+    }
+    qk_pack_2bit(Lu, y->qs);
+}
+
 /* Packs signed 6-bit scales (ls in 0..63) and codes L (0..7) into a Q3_K block. */
 static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L, lb_block_q3_K *y)
 {
@@ -634,17 +650,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
             L[16 * j + ii] = (int8_t)(qk_max(-4, qk_min(3, l)) + 4);
         }
     }
-    memset(y->hmask, 0, sizeof y->hmask);
-    uint8_t Lu[QK];
-    for (int j = 0; j < QK; ++j) {
-        int v = L[j];
-        if (v > 3) {
-            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            v -= 4;
-        }
-        Lu[j] = (uint8_t)v;
-    }
-    qk_pack_2bit(Lu, y->qs);
+    qk_q3_K_pack_codes(L, y);
 }
 
 static void qk_q3_K_block_ref(const float *x, lb_block_q3_K *y)
@@ -836,6 +842,23 @@ static void qk_q5_K_block(const float *x, const float *qw, void *vy)
 
 /* ---------------------------------------------------------------- Q6_K */
 
+/* Packs codes L (0..63, the level plus 32) into the ql and qh of a Q6_K block. */
+static void qk_q6_K_pack_codes(const int8_t *L, lb_block_q6_K *y)
+{
+    for (int j = 0; j < QK; j += 128) {
+        uint8_t *ql = y->ql + j / 2;
+        uint8_t *qh = y->qh + j / 4;
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            ql[l] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+        }
+    }
+}
+
 /* Reference (qw NULL) or llama.cpp's weighted (qw = importance) Q6_K block. */
 static void qk_q6_K_block(const float *x, const float *qw, void *vy)
 {
@@ -871,18 +894,7 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
             L[16 * j + ii] = (int8_t)(qk_max(-32, qk_min(31, l)) + 32);
         }
     }
-    for (int j = 0; j < QK; j += 128) {
-        uint8_t *ql = y->ql + j / 2;
-        uint8_t *qh = y->qh + j / 4;
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
-            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-            ql[l] = (uint8_t)(q1 | (q3 << 4));
-            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
-        }
-    }
+    qk_q6_K_pack_codes(L, y);
 }
 
 /* ---------------------------------------------------------------- public: quantize */
@@ -1048,6 +1060,134 @@ void lb_dequantize_row_q8_K(const void *vx, float *y, int64_t n)
             y[i * QK + j] = x[i].d * x[i].qs[j];
         }
     }
+}
+
+/* ---------------------------------------------------------------- public: block grids */
+
+/* scale * q + offset with offset = -(dmin * mn) is qk_dequant_block's dl * q - ml exactly
+ * (IEEE 754 defines a - b as a + (-b)); without mins, offset -0.0f adds nothing, even to
+ * -0.0f (+0.0f would not). */
+static void qk_block_grid(const void *block, qk_unpack_fn unpack, float *scale, float *offset)
+{
+    qk_codes c;
+    unpack(block, &c);
+    for (int j = 0; j < QK / c.sub; ++j) {
+        const float dl = c.d * c.sc[j];
+        const float off = c.has_min ? -(c.dmin * c.mn[j]) : -0.0f;
+        for (int l = 0; l < c.sub; ++l) {
+            scale[c.sub * j + l] = dl;
+            offset[c.sub * j + l] = off;
+        }
+    }
+}
+
+static void qk_block_get_levels(const void *block, qk_unpack_fn unpack, int8_t *q)
+{
+    qk_codes c;
+    unpack(block, &c);
+    memcpy(q, c.q, QK);
+}
+
+/* Levels in [0, qmax] as the uint8_t codes the packers take. */
+static void qk_levels_to_codes(const int8_t *q, int qmax, uint8_t *codes)
+{
+    (void)qmax; /* only asserted */
+    for (int i = 0; i < QK; ++i) {
+        assert(q[i] >= 0 && q[i] <= qmax);
+        codes[i] = (uint8_t)q[i];
+    }
+}
+
+void lb_block_grid_q2_K(const void *block, float *scale, float *offset)
+{
+    qk_block_grid(block, qk_unpack_q2_K, scale, offset);
+}
+
+void lb_block_grid_q3_K(const void *block, float *scale, float *offset)
+{
+    qk_block_grid(block, qk_unpack_q3_K, scale, offset);
+}
+
+void lb_block_grid_q4_K(const void *block, float *scale, float *offset)
+{
+    qk_block_grid(block, qk_unpack_q4_K, scale, offset);
+}
+
+void lb_block_grid_q5_K(const void *block, float *scale, float *offset)
+{
+    qk_block_grid(block, qk_unpack_q5_K, scale, offset);
+}
+
+void lb_block_grid_q6_K(const void *block, float *scale, float *offset)
+{
+    qk_block_grid(block, qk_unpack_q6_K, scale, offset);
+}
+
+void lb_block_get_levels_q2_K(const void *block, int8_t *q)
+{
+    qk_block_get_levels(block, qk_unpack_q2_K, q);
+}
+
+void lb_block_get_levels_q3_K(const void *block, int8_t *q)
+{
+    qk_block_get_levels(block, qk_unpack_q3_K, q);
+}
+
+void lb_block_get_levels_q4_K(const void *block, int8_t *q)
+{
+    qk_block_get_levels(block, qk_unpack_q4_K, q);
+}
+
+void lb_block_get_levels_q5_K(const void *block, int8_t *q)
+{
+    qk_block_get_levels(block, qk_unpack_q5_K, q);
+}
+
+void lb_block_get_levels_q6_K(const void *block, int8_t *q)
+{
+    qk_block_get_levels(block, qk_unpack_q6_K, q);
+}
+
+void lb_block_set_levels_q2_K(void *block, const int8_t *q)
+{
+    uint8_t codes[QK];
+    qk_levels_to_codes(q, 3, codes);
+    qk_pack_2bit(codes, ((lb_block_q2_K *)block)->qs);
+}
+
+void lb_block_set_levels_q3_K(void *block, const int8_t *q)
+{
+    int8_t L[QK];
+    for (int i = 0; i < QK; ++i) {
+        assert(q[i] >= -4 && q[i] <= 3);
+        L[i] = (int8_t)(q[i] + 4);
+    }
+    qk_q3_K_pack_codes(L, block);
+}
+
+void lb_block_set_levels_q4_K(void *block, const int8_t *q)
+{
+    uint8_t codes[QK];
+    qk_levels_to_codes(q, 15, codes);
+    qk_q4_K_pack(codes, ((lb_block_q4_K *)block)->qs);
+}
+
+void lb_block_set_levels_q5_K(void *block, const int8_t *q)
+{
+    lb_block_q5_K *b = block;
+    uint8_t codes[QK];
+    qk_levels_to_codes(q, 31, codes);
+    qk_q5_K_pack(codes, b->qh, b->qs);
+}
+
+void lb_block_set_levels_q6_K(void *block, const int8_t *q)
+{
+    int8_t L[QK];
+    for (int i = 0; i < QK; ++i) {
+        assert(q[i] >= -32 && q[i] <= 31);
+        L[i] = (int8_t)(q[i] + 32);
+    }
+    qk_q6_K_pack_codes(L, block);
 }
 
 /* ---------------------------------------------------------------- public: dots */

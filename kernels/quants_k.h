@@ -109,6 +109,29 @@ LB_API void lb_dequantize_row_q5_K(const void *x, float *y, int64_t n);
 LB_API void lb_dequantize_row_q6_K(const void *x, float *y, int64_t n);
 LB_API void lb_dequantize_row_q8_K(const void *x, float *y, int64_t n);
 
+/* Block grids for rounding onto a quantizer's scales (kernels.h, lb_block_grid_fn): weight i of
+ * one super-block decodes to scale[i] * q[i] + offset[i] (f32, no FMA), bit for bit as
+ * lb_dequantize_row_<t>, with scale = d * sc[j] of its sub-block j and offset = -(dmin * m[j])
+ * (Q2_K, Q4_K, Q5_K) or -0.0f, the identity of f32 addition (Q3_K, Q6_K). Levels q: Q2_K [0, 3],
+ * Q3_K [-4, 3] (low bits minus 4 where the hmask bit is clear), Q4_K [0, 15], Q5_K [0, 31],
+ * Q6_K [-32, 31] (the 6-bit code minus 32). get_levels writes 256 levels; set_levels packs 256
+ * levels (asserted in range) into the quant bits and leaves d, dmin and the scales untouched. */
+LB_API void lb_block_grid_q2_K(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q3_K(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q4_K(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q5_K(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q6_K(const void *block, float *scale, float *offset);
+LB_API void lb_block_get_levels_q2_K(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q3_K(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q4_K(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q5_K(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q6_K(const void *block, int8_t *q);
+LB_API void lb_block_set_levels_q2_K(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q3_K(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q4_K(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q5_K(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q6_K(void *block, const int8_t *q);
+
 /* Dot product of n packed weights w with n Q8_K activations: exact integer sums per sub-block
  * (the mins through the activations' bsums), scaled and summed in float in block order. */
 LB_API float lb_vec_dot_q2_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n);

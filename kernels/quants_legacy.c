@@ -595,6 +595,138 @@ void lb_dequantize_row_q5_1(const void *x, float *y, int64_t n)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Block grids and levels (GPTQ rounds onto the stored scales; see quants_legacy.h)          */
+
+/* The symmetric types dequantize to l * d with nothing added: offset -0.0f keeps that exact,
+ * where +0.0f would turn a product of -0.0f into +0.0f. */
+static void fill_grid(float d, float m, float *scale, float *offset)
+{
+    for (int j = 0; j < QK; j++) {
+        scale[j] = d;
+        offset[j] = m;
+    }
+}
+
+void lb_block_grid_q8_0(const void *block, float *scale, float *offset)
+{
+    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q8_0 *)block)->d), -0.0f, scale, offset);
+}
+
+void lb_block_grid_q4_0(const void *block, float *scale, float *offset)
+{
+    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q4_0 *)block)->d), -0.0f, scale, offset);
+}
+
+void lb_block_grid_q5_0(const void *block, float *scale, float *offset)
+{
+    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q5_0 *)block)->d), -0.0f, scale, offset);
+}
+
+void lb_block_grid_q4_1(const void *block, float *scale, float *offset)
+{
+    const lb_block_q4_1 *b = block;
+    fill_grid(lb_kernel_f16_to_f32(b->d), lb_kernel_f16_to_f32(b->m), scale, offset);
+}
+
+void lb_block_grid_q5_1(const void *block, float *scale, float *offset)
+{
+    const lb_block_q5_1 *b = block;
+    fill_grid(lb_kernel_f16_to_f32(b->d), lb_kernel_f16_to_f32(b->m), scale, offset);
+}
+
+/* Stored codes (0 .. 2^bits - 1) to levels, minus `bias` (8 / 16 for the _0 types). */
+static void codes_to_levels(const int *codes, int bias, int8_t *q)
+{
+    for (int j = 0; j < QK; j++)
+        q[j] = (int8_t)(codes[j] - bias);
+}
+
+static void levels_to_codes(const int8_t *q, int bias, int cmax, uint8_t *codes)
+{
+    (void)cmax; /* only asserted */
+    for (int j = 0; j < QK; j++) {
+        assert(q[j] + bias >= 0 && q[j] + bias <= cmax);
+        codes[j] = (uint8_t)(q[j] + bias);
+    }
+}
+
+void lb_block_get_levels_q8_0(const void *block, int8_t *q)
+{
+    memcpy(q, ((const lb_block_q8_0 *)block)->qs, QK);
+}
+
+void lb_block_set_levels_q8_0(void *block, const int8_t *q)
+{
+    lb_block_q8_0 *b = block;
+    for (int j = 0; j < QK; j++) {
+        assert(q[j] >= -127);
+        b->qs[j] = q[j];
+    }
+}
+
+void lb_block_get_levels_q4_0(const void *block, int8_t *q)
+{
+    int codes[QK];
+    unpack_q4(((const lb_block_q4_0 *)block)->qs, codes);
+    codes_to_levels(codes, 8, q);
+}
+
+void lb_block_set_levels_q4_0(void *block, const int8_t *q)
+{
+    uint8_t codes[QK];
+    levels_to_codes(q, 8, 15, codes);
+    pack_nibbles(codes, ((lb_block_q4_0 *)block)->qs);
+}
+
+void lb_block_get_levels_q4_1(const void *block, int8_t *q)
+{
+    int codes[QK];
+    unpack_q4(((const lb_block_q4_1 *)block)->qs, codes);
+    codes_to_levels(codes, 0, q);
+}
+
+void lb_block_set_levels_q4_1(void *block, const int8_t *q)
+{
+    uint8_t codes[QK];
+    levels_to_codes(q, 0, 15, codes);
+    pack_nibbles(codes, ((lb_block_q4_1 *)block)->qs);
+}
+
+void lb_block_get_levels_q5_0(const void *block, int8_t *q)
+{
+    const lb_block_q5_0 *b = block;
+    int codes[QK];
+    unpack_q5(b->qh, b->qs, codes);
+    codes_to_levels(codes, 16, q);
+}
+
+void lb_block_set_levels_q5_0(void *block, const int8_t *q)
+{
+    lb_block_q5_0 *b = block;
+    uint8_t codes[QK];
+    levels_to_codes(q, 16, 31, codes);
+    pack_high_bits(codes, b->qh);
+    pack_nibbles(codes, b->qs);
+}
+
+void lb_block_get_levels_q5_1(const void *block, int8_t *q)
+{
+    const lb_block_q5_1 *b = block;
+    int codes[QK];
+    unpack_q5(b->qh, b->qs, codes);
+    codes_to_levels(codes, 0, q);
+}
+
+void lb_block_set_levels_q5_1(void *block, const int8_t *q)
+{
+    lb_block_q5_1 *b = block;
+    uint8_t codes[QK];
+    levels_to_codes(q, 0, 31, codes);
+    pack_high_bits(codes, b->qh);
+    pack_nibbles(codes, b->qs);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Dot products with Q8_0 activations (float operation order as llama.cpp's generic C path)  */
 
 /* Exact integer dot of 32 weight levels with 32 activation quants, and the activation sum. */

@@ -91,6 +91,28 @@ LB_API void lb_dequantize_row_q4_1(const void *x, float *y, int64_t n);
 LB_API void lb_dequantize_row_q5_0(const void *x, float *y, int64_t n);
 LB_API void lb_dequantize_row_q5_1(const void *x, float *y, int64_t n);
 
+/* Block grids for rounding onto a quantizer's scales (kernels.h, lb_block_grid_fn): weight j of
+ * one block decodes to scale[j] * q[j] + offset[j] (f32, no FMA), bit for bit as
+ * lb_dequantize_row_<t>. Levels q: Q8_0 [-127, 127] (qs[j]), Q4_0 [-8, 7] and Q5_0 [-16, 15]
+ * (the stored code minus 8 / 16; offset -0.0f, the identity of f32 addition), Q4_1 [0, 15] and
+ * Q5_1 [0, 31] (offset m). get_levels writes 32 levels; set_levels packs 32 levels (asserted in
+ * range) into the quants and leaves d and m untouched. */
+LB_API void lb_block_grid_q8_0(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q4_0(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q4_1(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q5_0(const void *block, float *scale, float *offset);
+LB_API void lb_block_grid_q5_1(const void *block, float *scale, float *offset);
+LB_API void lb_block_get_levels_q8_0(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q4_0(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q4_1(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q5_0(const void *block, int8_t *q);
+LB_API void lb_block_get_levels_q5_1(const void *block, int8_t *q);
+LB_API void lb_block_set_levels_q8_0(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q4_0(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q4_1(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q5_0(void *block, const int8_t *q);
+LB_API void lb_block_set_levels_q5_1(void *block, const int8_t *q);
+
 /* Dot product of a packed weight row w (n elements) with activations a_q8_0 quantized to Q8_0
  * (lb_quantize_row_q8_0_ref): per block the exact integer dot of the quants times the two f16
  * scales, summed in f32 in block order (scalar reference, as llama.cpp's generic path).
