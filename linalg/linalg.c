@@ -1,0 +1,136 @@
+/* LAPACKE / CBLAS wrappers, symmetric permutation and the seeded generator. */
+#include "linalg/linalg.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+lb_status lb_linalg_cholesky_upper(double *a, int64_t n)
+{
+    if (!a || n < 1 || n > INT32_MAX)
+        return lb_error(LB_ERR_INVALID_ARG, "cholesky: bad matrix (n = %lld)", (long long)n);
+    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, a, (lapack_int)n);
+    if (info > 0)
+        return lb_error(LB_ERR_NOT_POSITIVE_DEFINITE,
+                        "cholesky: the leading minor of order %d is not positive definite",
+                        (int)info);
+    if (info < 0)
+        return lb_error(LB_ERR_INVALID_ARG, "cholesky: LAPACKE_dpotrf argument %d", (int)-info);
+    return LB_OK;
+}
+
+lb_status lb_linalg_inverse_from_cholesky_upper(double *a, int64_t n)
+{
+    if (!a || n < 1 || n > INT32_MAX)
+        return lb_error(LB_ERR_INVALID_ARG, "inverse: bad matrix (n = %lld)", (long long)n);
+    lapack_int info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, a, (lapack_int)n);
+    if (info > 0)
+        return lb_error(LB_ERR_NOT_POSITIVE_DEFINITE,
+                        "inverse: the Cholesky factor has a zero at diagonal %d", (int)info);
+    if (info < 0)
+        return lb_error(LB_ERR_INVALID_ARG, "inverse: LAPACKE_dpotri argument %d", (int)-info);
+    return LB_OK;
+}
+
+void lb_linalg_mirror_lower(double *a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++)
+            a[i * n + j] = a[j * n + i];
+}
+
+lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm)
+{
+    double *row = lb_malloc((size_t)n * sizeof *row);
+    bool *done = lb_calloc((size_t)n, sizeof *done);
+    if (!row || !done) {
+        lb_free(row);
+        lb_free(done);
+        return lb_error(LB_ERR_NOMEM, "out of memory permuting a %lld x %lld matrix",
+                        (long long)n, (long long)n);
+    }
+    /* Rows: follow each cycle of the permutation, moving one row at a time. */
+    for (int64_t start = 0; start < n; start++) {
+        if (done[start])
+            continue;
+        memcpy(row, a + start * n, (size_t)n * sizeof *row);
+        int64_t i = start;
+        while (perm[i] != start) {
+            memcpy(a + i * n, a + perm[i] * n, (size_t)n * sizeof *row);
+            done[i] = true;
+            i = perm[i];
+        }
+        memcpy(a + i * n, row, (size_t)n * sizeof *row);
+        done[i] = true;
+    }
+    /* Columns, within each row. */
+    for (int64_t i = 0; i < n; i++) {
+        double *r = a + i * n;
+        memcpy(row, r, (size_t)n * sizeof *row);
+        for (int64_t j = 0; j < n; j++)
+            r[j] = row[perm[j]];
+    }
+    lb_free(row);
+    lb_free(done);
+    return LB_OK;
+}
+
+void lb_linalg_dgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
+                     double beta, double *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    cblas_dgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+                transpose_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
+                alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+void lb_linalg_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+                transpose_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
+                alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+int lb_linalg_blas_threads_pin(void)
+{
+    int previous = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return previous;
+}
+
+void lb_linalg_blas_threads_restore(int previous)
+{
+    openblas_set_num_threads(previous);
+}
+
+void lb_rng_seed(lb_rng *rng, uint64_t seed)
+{
+    rng->state = seed;
+}
+
+uint64_t lb_rng_next(lb_rng *rng)
+{
+    uint64_t z = (rng->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t lb_rng_below(lb_rng *rng, uint64_t bound)
+{
+    /* Rejection of the top partial range keeps every value equally likely. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    uint64_t v;
+    do
+        v = lb_rng_next(rng);
+    while (v >= limit);
+    return v % bound;
+}

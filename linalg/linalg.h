@@ -1,0 +1,53 @@
+/* Dense linear algebra for the quantizers: symmetric positive definite factorizations through
+ * LAPACKE, GEMM through CBLAS, symmetric permutations, and a seeded random generator. All
+ * matrices are row-major double with a leading dimension equal to n unless stated. */
+#ifndef LB_LINALG_LINALG_H
+#define LB_LINALG_LINALG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+/* Cholesky factor of a symmetric positive definite A = Uᵀ U, written over the upper triangle
+ * (diagonal included); the strict lower triangle is left untouched. LB_ERR_NOT_POSITIVE_DEFINITE
+ * when a pivot is not positive. */
+LB_API lb_status lb_linalg_cholesky_upper(double *a, int64_t n);
+
+/* From the upper Cholesky factor of A (as lb_linalg_cholesky_upper leaves it), writes the upper
+ * triangle of A⁻¹ over it. */
+LB_API lb_status lb_linalg_inverse_from_cholesky_upper(double *a, int64_t n);
+
+/* Copies the strict lower triangle over the strict upper one (restoring a symmetric matrix
+ * whose upper triangle a factorization overwrote). */
+LB_API void lb_linalg_mirror_lower(double *a, int64_t n);
+
+/* Reorders rows and columns of the n x n matrix a in place: a'[i][j] = a[perm[i]][perm[j]].
+ * perm must be a permutation of 0..n-1. */
+LB_API lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm);
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, through CBLAS (op = transpose when the flag
+ * is set). Dimensions are those of op(A) (m x k) and op(B) (k x n). */
+LB_API void lb_linalg_dgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                            int64_t k, double alpha, const double *a, int64_t lda,
+                            const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+LB_API void lb_linalg_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                            int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                            int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* BLAS threads: the quantizers parallelize with OpenMP themselves and call BLAS from inside
+ * parallel regions, so they pin BLAS to one thread around their work and restore it after. */
+LB_API int lb_linalg_blas_threads_pin(void);
+LB_API void lb_linalg_blas_threads_restore(int previous);
+
+/* A small seeded generator (splitmix64): the same seed gives the same sequence everywhere. */
+typedef struct lb_rng {
+    uint64_t state;
+} lb_rng;
+
+LB_API void lb_rng_seed(lb_rng *rng, uint64_t seed);
+LB_API uint64_t lb_rng_next(lb_rng *rng);
+/* Uniform in [0, bound), bound > 0, without modulo bias. */
+LB_API uint64_t lb_rng_below(lb_rng *rng, uint64_t bound);
+
+#endif
