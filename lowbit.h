@@ -24,5 +24,7 @@
 #include "model/eval.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
+#include "quant/imatrix.h"
+#include "quant/mixture.h"
 
 #endif

@@ -12,6 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'malformed'))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import make_llama2c  # noqa: E402  (the tiny llama2.c model and tokenizer live there)
+import make_imatrix  # noqa: E402  (valid imatrix files of both layouts live there)
 
 # ---- GGUF ----
 UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64 = range(13)
@@ -225,6 +226,14 @@ def tokenizer_files():
     }
 
 
+def imatrix_files():
+    return {
+        'legacy.dat': make_imatrix.legacy(),
+        'experts.gguf': make_imatrix.valid_gguf(),
+        'in_sum_no_dataset.gguf': make_imatrix.valid_gguf_with_in_sum(),
+    }
+
+
 def write(target, files):
     path = os.path.join(HERE, 'corpus', target)
     os.makedirs(path, exist_ok=True)
@@ -240,6 +249,7 @@ def main():
     write('hf_json', hf_files())
     write('llama2c', llama2c_files())
     write('tokenizer_bin', tokenizer_files())
+    write('imatrix', imatrix_files())
 
 
 if __name__ == '__main__':
