@@ -21,10 +21,14 @@
 #include "kernels/kernels.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
+#include "linalg/linalg.h"
 #include "model/eval.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
+#include "quant/gptq.h"
+#include "quant/hessian.h"
 #include "quant/imatrix.h"
 #include "quant/mixture.h"
+#include "quant/pipeline.h"
 
 #endif

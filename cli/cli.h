@@ -21,6 +21,12 @@ int lb_cli_fail(const char *command, lb_status status);
 /* Prints a usage error and returns LB_EXIT_USAGE. */
 int lb_cli_usage_error(const char *command, const char *fmt, ...) LB_PRINTF(2, 3);
 
+/* Parses a decimal integer in [min, max]; false for anything else. */
+bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
+
+/* Reads a whole file into memory (NUL-terminated, bytes as they are). */
+lb_status lb_cli_read_text(const char *path, char **text, size_t *len);
+
 /* Opens a checkpoint with its tokenizer and builds the model and the tokenizer; on failure
  * everything opened so far is left in the out-pointers for the caller to release. */
 lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,
@@ -32,5 +38,6 @@ int lb_cmd_convert(int argc, char **argv);
 int lb_cmd_eval(int argc, char **argv);
 int lb_cmd_generate(int argc, char **argv);
 int lb_cmd_bench(int argc, char **argv);
+int lb_cmd_quantize(int argc, char **argv);
 
 #endif

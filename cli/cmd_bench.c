@@ -32,16 +32,6 @@ static void print_usage(FILE *out)
             "  -h, --help    this text\n");
 }
 
-static bool parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* Median ns of cblas_sgemv (batch 1) or cblas_sgemm on the f32 matrix, rotating copies. */
 static double bench_blas(const lb_bench_matrix *f32, int64_t batch, int threads)
 {
@@ -113,19 +103,19 @@ int lb_cmd_bench(int argc, char **argv)
                 return lb_cli_usage_error("bench", "unknown type '%s'", optarg);
             break;
         case 'r':
-            if (!parse_int(optarg, 1, 1 << 20, &rows))
+            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &rows))
                 return lb_cli_usage_error("bench", "--rows must be in 1..1048576");
             break;
         case 'c':
-            if (!parse_int(optarg, 1, 1 << 20, &cols))
+            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &cols))
                 return lb_cli_usage_error("bench", "--cols must be in 1..1048576");
             break;
         case 'b':
-            if (!parse_int(optarg, 1, 65536, &batch))
+            if (!lb_cli_parse_int(optarg, 1, 65536, &batch))
                 return lb_cli_usage_error("bench", "--batch must be in 1..65536");
             break;
         case 't':
-            if (!parse_int(optarg, 1, 1024, &threads))
+            if (!lb_cli_parse_int(optarg, 1, 1024, &threads))
                 return lb_cli_usage_error("bench", "--threads must be in 1..1024");
             break;
         case 'i': isa = optarg; break;

@@ -42,16 +42,6 @@ static void show_progress(void *context, int64_t done, int64_t total)
         fprintf(stderr, "\n");
 }
 
-static bool parse_int(const char *text, int64_t min, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < min)
-        return false;
-    *out = v;
-    return true;
-}
-
 static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double drift)
 {
     if (json) {
@@ -97,26 +87,6 @@ static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double
     }
 }
 
-/* Reads the whole file into memory, bytes as they are (no newline translation). */
-static lb_status read_text(const char *path, char **text, size_t *len)
-{
-    lb_mapped_file *file = NULL;
-    lb_status status = lb_mapped_file_open(&file, path);
-    if (status != LB_OK)
-        return status;
-    *len = (size_t)file->size;
-    *text = lb_malloc(*len + 1);
-    if (!*text) {
-        lb_mapped_file_close(&file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
-    }
-    if (*len)
-        memcpy(*text, file->data, *len);
-    (*text)[*len] = '\0';
-    lb_mapped_file_close(&file);
-    return LB_OK;
-}
-
 int lb_cmd_eval(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -143,11 +113,11 @@ int lb_cmd_eval(int argc, char **argv)
         switch (c) {
         case 'x': text_path = optarg; break;
         case 'c':
-            if (!parse_int(optarg, 4, &settings.ctx) || settings.ctx % 2)
+            if (!lb_cli_parse_int(optarg, 4, INT64_MAX, &settings.ctx) || settings.ctx % 2)
                 return lb_cli_usage_error("eval", "--ctx must be an even number >= 4");
             break;
         case 'n':
-            if (!parse_int(optarg, 1, &settings.max_windows))
+            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &settings.max_windows))
                 return lb_cli_usage_error("eval", "--chunks must be a positive number");
             break;
         case 's': settings.save_logprobs_path = optarg; break;
@@ -161,7 +131,7 @@ int lb_cmd_eval(int argc, char **argv)
         }
         case 'j': json = true; break;
         case 't':
-            if (!parse_int(optarg, 1, &threads))
+            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &threads))
                 return lb_cli_usage_error("eval", "--threads must be a positive number");
             break;
         case 'z': ckpt_settings.tokenizer_path = optarg; break;
@@ -189,7 +159,7 @@ int lb_cmd_eval(int argc, char **argv)
     lb_status status =
         lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
     if (status == LB_OK)
-        status = read_text(text_path, &text, &text_len);
+        status = lb_cli_read_text(text_path, &text, &text_len);
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("eval", status);
         goto done;

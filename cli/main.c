@@ -1,5 +1,7 @@
 /* The lowbit command: dispatches to subcommands, maps errors to exit codes. */
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@ static const struct {
     {"convert", lb_cmd_convert, "convert a checkpoint to a llama.cpp-compatible GGUF file"},
     {"eval", lb_cmd_eval, "perplexity, KL divergence against saved logits, drift gate"},
     {"generate", lb_cmd_generate, "continue a prompt (greedy or sampled)"},
+    {"quantize", lb_cmd_quantize, "round a checkpoint into packed types (GPTQ or RTN), write GGUF"},
     {"bench", lb_cmd_bench, "time the GEMV/GEMM kernels against read bandwidth and BLAS"},
 };
 
@@ -55,6 +58,36 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...)
     va_end(args);
     fprintf(stderr, " (see 'lowbit %s --help')\n", command);
     return LB_EXIT_USAGE;
+}
+
+bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
+{
+    lb_mapped_file *file = NULL;
+    lb_status status = lb_mapped_file_open(&file, path);
+    if (status != LB_OK)
+        return status;
+    *len = (size_t)file->size;
+    *text = lb_malloc(*len + 1);
+    if (!*text) {
+        lb_mapped_file_close(&file);
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (*len)
+        memcpy(*text, file->data, *len);
+    (*text)[*len] = '\0';
+    lb_mapped_file_close(&file);
+    return LB_OK;
 }
 
 lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,

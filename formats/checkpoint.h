@@ -64,6 +64,12 @@ LB_API int64_t lb_checkpoint_find(const lb_checkpoint *checkpoint, const char *n
 LB_API lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *checkpoint, int64_t index,
                                              int64_t row0, int64_t n_rows, float *dst);
 
+/* Writes the checkpoint's llama.cpp metadata into a GGUF writer: architecture, general.name
+ * and tokenizer; for a GGUF source its keys, less general.alignment, general.file_type,
+ * general.quantization_version and lowbit.* (which a new file sets itself). */
+LB_API lb_status lb_checkpoint_write_metadata(const lb_checkpoint *checkpoint,
+                                              lb_gguf_writer *writer);
+
 /* Writes the checkpoint as a llama.cpp-loadable GGUF: architecture metadata, tokenizer,
  * general.file_type, and every tensor converted to out_type (F32, F16 or BF16; 1-d tensors
  * stay F32 as llama.cpp keeps norms). Through a temp file and rename. */

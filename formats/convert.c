@@ -120,12 +120,13 @@ static lb_status write_vocab_metadata(lb_gguf_writer *w, const lb_vocab *vocab)
     return status;
 }
 
-/* GGUF input: keep every key but the ones this conversion rewrites. */
+/* GGUF input: keep every key but the ones a new file rewrites. */
 static lb_status copy_gguf_metadata(lb_gguf_writer *w, const lb_gguf *g)
 {
     for (int64_t i = 0; i < g->n_kv; i++) {
         const char *key = g->kv[i].key;
-        if (strcmp(key, "general.alignment") == 0 || strcmp(key, "general.file_type") == 0)
+        if (strcmp(key, "general.alignment") == 0 || strcmp(key, "general.file_type") == 0 ||
+            strcmp(key, "general.quantization_version") == 0 || strncmp(key, "lowbit.", 7) == 0)
             continue;
         lb_status status = lb_gguf_writer_set_value(w, key, &g->kv[i].value);
         if (status != LB_OK)
@@ -151,6 +152,20 @@ static void model_name_of(const char *path, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)n, start);
 }
 
+lb_status lb_checkpoint_write_metadata(const lb_checkpoint *ckpt, lb_gguf_writer *w)
+{
+    if (ckpt->gguf)
+        return copy_gguf_metadata(w, ckpt->gguf);
+    char name[256];
+    model_name_of(ckpt->path, name, sizeof name);
+    lb_status status = write_arch_metadata(w, &ckpt->hparams);
+    if (status == LB_OK)
+        status = lb_gguf_writer_set_string(w, "general.name", name);
+    if (status == LB_OK && ckpt->vocab)
+        status = write_vocab_metadata(w, ckpt->vocab);
+    return status;
+}
+
 lb_status lb_checkpoint_write_gguf(const lb_checkpoint *ckpt, const char *path, lb_type out_type)
 {
     if (out_type != LB_TYPE_F32 && out_type != LB_TYPE_F16 && out_type != LB_TYPE_BF16)
@@ -164,18 +179,7 @@ lb_status lb_checkpoint_write_gguf(const lb_checkpoint *ckpt, const char *path, 
     }
     if ((status = lb_gguf_writer_create(&w, LB_GGUF_DEFAULT_ALIGNMENT)) != LB_OK)
         goto done;
-
-    if (ckpt->gguf) {
-        status = copy_gguf_metadata(w, ckpt->gguf);
-    } else {
-        char name[256];
-        model_name_of(ckpt->path, name, sizeof name);
-        status = write_arch_metadata(w, &ckpt->hparams);
-        if (status == LB_OK)
-            status = lb_gguf_writer_set_string(w, "general.name", name);
-        if (status == LB_OK && ckpt->vocab)
-            status = write_vocab_metadata(w, ckpt->vocab);
-    }
+    status = lb_checkpoint_write_metadata(ckpt, w);
     if (status == LB_OK)
         status = lb_gguf_writer_set_u32(w, "general.file_type", file_type_of(out_type));
 

@@ -317,6 +317,35 @@ const lb_hparams *lb_model_hparams(const lb_model *model)
     return &model->hp;
 }
 
+lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data)
+{
+    weight *found = NULL;
+    if (model->token_embd.name && strcmp(model->token_embd.name, name) == 0)
+        found = &model->token_embd;
+    else if (model->output.name && strcmp(model->output.name, name) == 0)
+        found = &model->output;
+    for (int64_t l = 0; l < model->hp.n_layers && !found; l++) {
+        block_weights *L = &model->layers[l];
+        weight *all[] = {&L->attn_norm,   &L->attn_q,      &L->attn_k,      &L->attn_v,
+                         &L->attn_q_bias, &L->attn_k_bias, &L->attn_v_bias, &L->attn_output,
+                         &L->ffn_norm,    &L->ffn_gate,    &L->ffn_up,      &L->ffn_down};
+        for (size_t i = 0; i < sizeof all / sizeof all[0] && !found; i++)
+            if (all[i]->name && strcmp(all[i]->name, name) == 0)
+                found = all[i];
+    }
+    if (!found) {
+        lb_free(data);
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_replace_weight: no weight '%s'", name);
+    }
+    bool tied = found == &model->token_embd && model->output.data == model->token_embd.data;
+    lb_free(found->owned);
+    found->owned = data;
+    found->data = data;
+    if (tied)
+        model->output.data = data;
+    return LB_OK;
+}
+
 void lb_model_set_linear_hook(lb_model *model, lb_linear_input_hook hook, void *context)
 {
     model->hook = hook;

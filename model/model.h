@@ -31,6 +31,12 @@ LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
 LB_API void lb_model_free(lb_model **model);
 LB_API const lb_hparams *lb_model_hparams(const lb_model *model);
 
+/* Replaces the f32 view of weight `name` by `data` ([n_out][n_in] f32 from lb_malloc; the
+ * model takes ownership, also on error). The layer-sequential quantizer uses it so that the
+ * blocks after a quantized one see its quantized outputs. With tied embeddings, replacing
+ * token_embd.weight also changes the output layer. LB_ERR_INVALID_ARG for an unknown name. */
+LB_API lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data);
+
 /* Installs (or with NULL removes) the calibration hook. */
 LB_API void lb_model_set_linear_hook(lb_model *model, lb_linear_input_hook hook, void *context);
 

@@ -1,0 +1,344 @@
+/* lowbit quantize: a checkpoint in, a packed GGUF file out, with a per-layer report. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "quant/pipeline.h"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lowbit quantize IN OUT.gguf --type T [--calib FILE] [options]\n\n"
+            "Rounds the checkpoint IN (llama2.c, safetensors or GGUF) into packed types and\n"
+            "writes OUT.gguf for llama.cpp. With --calib the matrices are rounded with GPTQ,\n"
+            "block after block, on calibration text run through the already quantized blocks;\n"
+            "without it, round-to-nearest (RTN), importance-weighted with --imatrix.\n\n"
+            "  --type T            a preset (%s)\n"
+            "                      or one type for every matrix (Q8_0 Q4_0 ... Q6_K, F16, BF16)\n"
+            "  --type-attn-v T, --type-ffn-down T, --type-embd T, --type-output T\n"
+            "                      override the type of one role\n"
+            "  --method M          gptq (default with --calib) or rtn\n"
+            "  --calib FILE        calibration text (UTF-8)\n"
+            "  --nsamples N        calibration windows (default 128)\n"
+            "  --seqlen L          tokens per window, BOS included (default 512, at most the\n"
+            "                      model's context)\n"
+            "  --seed S            seed of the random window offsets (default 1234)\n"
+            "  --consecutive       windows back to back from the start of the text instead\n"
+            "  --damp F            GPTQ damping, a fraction of mean diag(H) (default 0.01)\n"
+            "  --act-order         sweep columns by decreasing diag(H) (the grid blocks and\n"
+            "                      the file layout stay the same)\n"
+            "  --imatrix FILE      importance matrix for RTN (llama.cpp's .gguf or .dat)\n"
+            "  --threads N         OpenMP threads (the output does not depend on it)\n"
+            "  --json              the per-layer report and summary as JSON on stdout\n"
+            "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
+            "  -h, --help          this text\n",
+            lb_mixture_names());
+}
+
+typedef struct progress {
+    bool json;
+    bool bar;          /* stderr is a terminal */
+    double start;
+    json_t *layers;    /* report rows, in JSON mode */
+} progress;
+
+static json_t *json_number_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void on_tensor(void *context, const lb_quantize_tensor_report *r, int64_t done,
+                      int64_t total)
+{
+    progress *pr = context;
+    const char *type = lb_type_get((uint32_t)r->type)->name;
+    if (pr->json) {
+        json_t *row = json_object();
+        json_object_set_new(row, "tensor", json_string(r->name));
+        json_object_set_new(row, "type", json_string(type));
+        json_object_set_new(row, "method", json_string(r->method));
+        json_object_set_new(row, "rows", json_integer(r->rows));
+        json_object_set_new(row, "cols", json_integer(r->cols));
+        json_object_set_new(row, "rtn_rel_loss", json_number_or_null(r->rel_rtn));
+        json_object_set_new(row, "gptq_rel_loss", json_number_or_null(r->rel_gptq));
+        if (r->gptq) {
+            json_object_set_new(row, "damp", json_real(r->gptq->damp));
+            json_object_set_new(row, "damp_raises", json_integer(r->gptq->damp_raises));
+            json_object_set_new(row, "dead_columns", json_integer(r->gptq->dead_columns));
+        }
+        json_object_set_new(row, "seconds", json_real(r->seconds));
+        json_array_append_new(pr->layers, row);
+    } else {
+        if (pr->bar)
+            fprintf(stderr, "\r\033[K");
+        char rtn[32] = "-", gptq[32] = "-";
+        if (isfinite(r->rel_rtn))
+            snprintf(rtn, sizeof rtn, "%.4e", r->rel_rtn);
+        if (isfinite(r->rel_gptq))
+            snprintf(gptq, sizeof gptq, "%.4e", r->rel_gptq);
+        printf("%-28s %-5s %-11s %6lld x %-6lld %11s %11s %8.2fs", r->name, type, r->method,
+               (long long)r->rows, (long long)r->cols, rtn, gptq, r->seconds);
+        if (r->gptq && r->gptq->damp_raises)
+            printf("  (damping raised to %g)", r->gptq->damp);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (pr->bar) {
+        enum { WIDTH = 30 };
+        double elapsed = omp_get_wtime() - pr->start;
+        double eta = done > 0 ? elapsed * (double)(total - done) / (double)done : 0.0;
+        int filled = total > 0 ? (int)(WIDTH * done / total) : WIDTH;
+        fprintf(stderr, "\r[%.*s%*s] %lld/%lld tensors, %.0fs elapsed, ETA %.0fs", filled,
+                "##############################", WIDTH - filled, "", (long long)done,
+                (long long)total, elapsed, eta);
+        if (done == total)
+            fprintf(stderr, "\n");
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Peak resident set size of this process in MiB. */
+static double peak_rss_mib(void)
+{
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+        return NAN;
+    return (double)usage.ru_maxrss / 1024.0;
+}
+
+static int parse_role_type(lb_mixture *mixture, lb_tensor_role role, const char *name,
+                           const char *option)
+{
+    lb_type type;
+    if (lb_type_from_name(name, &type) != LB_OK ||
+        lb_mixture_set_override(mixture, role, type) != LB_OK)
+        return lb_cli_usage_error("quantize", "%s: '%s' is not a weight type", option, name);
+    return LB_EXIT_OK;
+}
+
+int lb_cmd_quantize(int argc, char **argv)
+{
+    enum {
+        OPT_TYPE = 256, OPT_ATTN_V, OPT_FFN_DOWN, OPT_EMBD, OPT_OUTPUT, OPT_METHOD, OPT_CALIB,
+        OPT_NSAMPLES, OPT_SEQLEN, OPT_SEED, OPT_CONSECUTIVE, OPT_DAMP, OPT_ACT_ORDER,
+        OPT_IMATRIX, OPT_THREADS, OPT_JSON, OPT_TOKENIZER,
+    };
+    static const struct option options[] = {
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"type-attn-v", required_argument, NULL, OPT_ATTN_V},
+        {"type-ffn-down", required_argument, NULL, OPT_FFN_DOWN},
+        {"type-embd", required_argument, NULL, OPT_EMBD},
+        {"type-output", required_argument, NULL, OPT_OUTPUT},
+        {"method", required_argument, NULL, OPT_METHOD},
+        {"calib", required_argument, NULL, OPT_CALIB},
+        {"nsamples", required_argument, NULL, OPT_NSAMPLES},
+        {"seqlen", required_argument, NULL, OPT_SEQLEN},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"consecutive", no_argument, NULL, OPT_CONSECUTIVE},
+        {"damp", required_argument, NULL, OPT_DAMP},
+        {"act-order", no_argument, NULL, OPT_ACT_ORDER},
+        {"imatrix", required_argument, NULL, OPT_IMATRIX},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    lb_checkpoint_settings ckpt_settings = lb_checkpoint_default_settings();
+    lb_quantize_params params = lb_quantize_default_params();
+    const char *type_name = NULL, *method = NULL, *calib_path = NULL, *imatrix_path = NULL;
+    const char *role_types[4] = {NULL, NULL, NULL, NULL};
+    int64_t threads = 0, seed;
+    bool json = false;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
+        switch (c) {
+        case OPT_TYPE: type_name = optarg; break;
+        case OPT_ATTN_V: role_types[0] = optarg; break;
+        case OPT_FFN_DOWN: role_types[1] = optarg; break;
+        case OPT_EMBD: role_types[2] = optarg; break;
+        case OPT_OUTPUT: role_types[3] = optarg; break;
+        case OPT_METHOD: method = optarg; break;
+        case OPT_CALIB: calib_path = optarg; break;
+        case OPT_NSAMPLES:
+            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &params.nsamples))
+                return lb_cli_usage_error("quantize", "--nsamples must be a positive number");
+            break;
+        case OPT_SEQLEN:
+            if (!lb_cli_parse_int(optarg, 2, 1 << 20, &params.seqlen))
+                return lb_cli_usage_error("quantize", "--seqlen must be a number >= 2");
+            break;
+        case OPT_SEED:
+            if (!lb_cli_parse_int(optarg, 0, INT64_MAX, &seed))
+                return lb_cli_usage_error("quantize", "--seed must be a number >= 0");
+            params.seed = (uint64_t)seed;
+            break;
+        case OPT_CONSECUTIVE: params.consecutive = true; break;
+        case OPT_DAMP: {
+            char *end;
+            params.gptq.damp = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(params.gptq.damp >= 0.0) ||
+                params.gptq.damp > 1.0)
+                return lb_cli_usage_error("quantize", "--damp takes a fraction in [0, 1]");
+            break;
+        }
+        case OPT_ACT_ORDER: params.gptq.act_order = true; break;
+        case OPT_IMATRIX: imatrix_path = optarg; break;
+        case OPT_THREADS:
+            if (!lb_cli_parse_int(optarg, 1, 1024, &threads))
+                return lb_cli_usage_error("quantize", "--threads must be a positive number");
+            break;
+        case OPT_JSON: json = true; break;
+        case OPT_TOKENIZER: ckpt_settings.tokenizer_path = optarg; break;
+        case 'h': print_usage(stdout); return LB_EXIT_OK;
+        default: return lb_cli_usage_error("quantize", "bad option");
+        }
+    }
+    if (argc - optind != 2)
+        return lb_cli_usage_error("quantize", "expected IN and OUT.gguf");
+    if (!type_name)
+        return lb_cli_usage_error("quantize", "--type is required (%s)", lb_mixture_names());
+    if (lb_mixture_parse(&params.mixture, type_name) != LB_OK)
+        return lb_cli_usage_error("quantize", "%s", lb_last_error());
+    static const lb_tensor_role roles[4] = {LB_ROLE_ATTN_V, LB_ROLE_FFN_DOWN,
+                                            LB_ROLE_TOKEN_EMBD, LB_ROLE_OUTPUT};
+    static const char *const role_options[4] = {"--type-attn-v", "--type-ffn-down",
+                                                "--type-embd", "--type-output"};
+    for (int i = 0; i < 4; i++) {
+        int code = role_types[i] ? parse_role_type(&params.mixture, roles[i], role_types[i],
+                                                   role_options[i])
+                                 : LB_EXIT_OK;
+        if (code != LB_EXIT_OK)
+            return code;
+    }
+    if (!method)
+        params.method = calib_path ? LB_QUANT_GPTQ : LB_QUANT_RTN;
+    else if (strcmp(method, "gptq") == 0)
+        params.method = LB_QUANT_GPTQ;
+    else if (strcmp(method, "rtn") == 0)
+        params.method = LB_QUANT_RTN;
+    else
+        return lb_cli_usage_error("quantize", "--method is gptq or rtn");
+    if (params.method == LB_QUANT_GPTQ && !calib_path)
+        return lb_cli_usage_error("quantize", "GPTQ needs --calib FILE");
+    if (params.method == LB_QUANT_GPTQ && imatrix_path)
+        return lb_cli_usage_error("quantize", "--imatrix is for --method rtn (GPTQ measures "
+                                              "its own statistics on --calib)");
+    if (threads > 0)
+        omp_set_num_threads((int)threads);
+
+    const char *in_path = argv[optind], *out_path = argv[optind + 1];
+    int exit_code = LB_EXIT_OK;
+    lb_checkpoint *ckpt = NULL;
+    lb_model *model = NULL;
+    lb_tokenizer *tokenizer = NULL;
+    lb_imatrix *imatrix = NULL;
+    char *text = NULL;
+    size_t text_len = 0;
+    int32_t *tokens = NULL;
+    progress pr = {json, isatty(STDERR_FILENO) != 0, omp_get_wtime(), NULL};
+    lb_status status;
+    if (params.method == LB_QUANT_GPTQ) {
+        status = lb_cli_open_model(in_path, &ckpt_settings, &ckpt, &model, &tokenizer);
+        if (status == LB_OK)
+            status = lb_cli_read_text(calib_path, &text, &text_len);
+    } else {
+        status = lb_checkpoint_open(&ckpt, in_path, &ckpt_settings);
+        if (status == LB_OK && imatrix_path)
+            status = lb_imatrix_read(&imatrix, imatrix_path);
+    }
+    if (status != LB_OK) {
+        exit_code = lb_cli_fail_input("quantize", status);
+        goto done;
+    }
+    if (text) {
+        status = lb_tokenizer_encode(tokenizer, text, text_len, false, &tokens,
+                                     &params.calib_n_tokens);
+        if (status != LB_OK) {
+            exit_code = lb_cli_fail("quantize", status);
+            goto done;
+        }
+        params.calib_tokens = tokens;
+        params.calib_name = base_name(calib_path);
+        params.calib_hash = lb_fnv1a64(text, text_len);
+    }
+    params.imatrix = imatrix;
+    params.on_tensor = on_tensor;
+    params.context = &pr;
+    if (json)
+        pr.layers = json_array();
+    else
+        printf("%-28s %-5s %-11s %15s %11s %11s %9s\n", "tensor", "type", "method",
+               "rows x cols", "rtn loss", "gptq loss", "time");
+    lb_quantize_summary summary;
+    status = lb_quantize_model(ckpt, model, out_path, &params, &summary);
+    if (status != LB_OK) {
+        if (pr.bar)
+            fprintf(stderr, "\n");
+        exit_code = status == LB_ERR_INVALID_ARG || status == LB_ERR_NUMERIC ||
+                            status == LB_ERR_UNSUPPORTED
+                        ? lb_cli_fail_input("quantize", status)
+                        : lb_cli_fail("quantize", status);
+        goto done;
+    }
+    struct stat st;
+    double mib = stat(out_path, &st) == 0 ? (double)st.st_size / 1048576.0 : NAN;
+    double bpw = summary.n_weights ? 8.0 * (double)summary.tensor_bytes / (double)summary.n_weights
+                                   : 0.0;
+    double rss = peak_rss_mib();
+    if (json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "output", json_string(out_path));
+        json_object_set_new(root, "type", json_string(params.mixture.name));
+        json_object_set_new(root, "method", json_string(params.method == LB_QUANT_GPTQ
+                                                            ? "gptq" : imatrix ? "rtn+imatrix"
+                                                                               : "rtn"));
+        json_object_set_new(root, "file_mib", json_number_or_null(mib));
+        json_object_set_new(root, "bits_per_weight", json_real(bpw));
+        json_object_set_new(root, "seconds", json_real(summary.seconds));
+        json_object_set_new(root, "seconds_calibration_forward",
+                            json_real(summary.seconds_forward));
+        json_object_set_new(root, "peak_rss_mib", json_number_or_null(rss));
+        if (summary.ref_total > 0.0) {
+            json_object_set_new(root, "rtn_rel_loss",
+                                json_real(summary.loss_rtn_total / summary.ref_total));
+            json_object_set_new(root, "gptq_rel_loss",
+                                json_real(summary.loss_gptq_total / summary.ref_total));
+        }
+        json_object_set_new(root, "layers", pr.layers);
+        pr.layers = NULL;
+        char *dump = json_dumps(root, JSON_INDENT(2));
+        if (dump)
+            printf("%s\n", dump);
+        free(dump);
+        json_decref(root);
+    } else {
+        if (summary.ref_total > 0.0)
+            printf("total proxy loss: rtn %.4e, gptq %.4e (relative to tr(W H W^T))\n",
+                   summary.loss_rtn_total / summary.ref_total,
+                   summary.loss_gptq_total / summary.ref_total);
+        printf("wrote %s: %.2f MiB, %.3f bits/weight, %.1f s, peak RSS %.0f MiB\n", out_path,
+               mib, bpw, summary.seconds, rss);
+    }
+done:
+    json_decref(pr.layers);
+    lb_free(tokens);
+    lb_free(text);
+    lb_imatrix_free(&imatrix);
+    lb_tokenizer_free(&tokenizer);
+    lb_model_free(&model);
+    lb_checkpoint_close(&ckpt);
+    return exit_code;
+}

@@ -1,0 +1,541 @@
+/* RTN, GPTQ and the proxy loss. GPTQ follows Frantar et al. (2022): with U the upper Cholesky
+ * factor of H⁻¹ (H⁻¹ = Uᵀ U), each column i is rounded and its error e = (w_i - q_i) / U_ii is
+ * pushed onto the columns not yet rounded (w_j -= e U_ij), lazily: within a batch of columns
+ * directly, onto the rest of the matrix as one GEMM per batch. Rows never interact, so the
+ * matrix is swept in fixed chunks of rows in parallel: the result is the same at any thread
+ * count. Since W - Q = E U and U H Uᵀ = I, the loss against the damped H is exactly Σ e²; the
+ * report subtracts the damping's share to give the loss against H itself. */
+#include "quant/gptq.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "kernels/kernels.h"
+#include "linalg/linalg.h"
+
+/* Rows per parallel work item: fixed, so that the GEMM shapes (and hence the rounding of every
+ * sum) never depend on the thread count. */
+#define CHUNK_ROWS 64
+/* The largest block of any registered type (the K types' 256). */
+#define MAX_BLOCK 256
+
+lb_gptq_options lb_gptq_default_options(void)
+{
+    return (lb_gptq_options){.damp = 0.01, .batch_columns = 128, .act_order = false};
+}
+
+int lb_grid_nearest_level(float w, float scale, float offset, int qmin, int qmax)
+{
+    int q = 0;
+    if (scale != 0.0f) {
+        float t = (w - offset) / scale;
+        if (t <= (float)qmin)
+            q = qmin;
+        else if (t >= (float)qmax)
+            q = qmax;
+        else if (t == t)
+            q = (int)nearbyintf(t);
+    }
+    return q < qmin ? qmin : q > qmax ? qmax : q;
+}
+
+/* The blocks of `type` over rows of `cols` weights. */
+typedef struct row_layout {
+    const lb_kernel_type *kernels;
+    int64_t block_size;
+    size_t block_bytes;
+    size_t row_bytes;
+    int64_t n_blocks;
+} row_layout;
+
+static lb_status row_layout_of(lb_type type, int64_t rows, int64_t cols, row_layout *layout)
+{
+    const lb_kernel_type *kernels = lb_kernels_type(type);
+    const lb_type_info *info = lb_type_get((uint32_t)type);
+    if (!kernels || !info || !kernels->vec_dot)
+        return lb_error(LB_ERR_UNSUPPORTED, "type %s cannot hold weights",
+                        info ? info->name : "(unknown)");
+    if (rows < 1 || cols < 1)
+        return lb_error(LB_ERR_INVALID_ARG, "empty matrix %lld x %lld", (long long)rows,
+                        (long long)cols);
+    if (!lb_kernels_row_fits(type, cols) || info->block_size > MAX_BLOCK)
+        return lb_error(LB_ERR_INVALID_ARG, "rows of %lld weights do not fit %s (blocks of %lld)",
+                        (long long)cols, info->name, (long long)info->block_size);
+    uint64_t row_bytes, total;
+    if (!lb_type_row_bytes(type, cols, &row_bytes) ||
+        !lb_size_mul(row_bytes, (uint64_t)rows, &total) || total > SIZE_MAX)
+        return lb_error(LB_ERR_INVALID_ARG, "matrix %lld x %lld is too large", (long long)rows,
+                        (long long)cols);
+    layout->kernels = kernels;
+    layout->block_size = info->block_size;
+    layout->block_bytes = info->block_bytes;
+    layout->row_bytes = (size_t)row_bytes;
+    layout->n_blocks = cols / info->block_size;
+    return LB_OK;
+}
+
+/* Re-rounds every level of a quantized row to the nearest on the grid its blocks chose. */
+static void nearest_levels_row(const row_layout *L, const float *x, uint8_t *row)
+{
+    const lb_kernel_type *k = L->kernels;
+    float scale[MAX_BLOCK], offset[MAX_BLOCK];
+    int8_t levels[MAX_BLOCK];
+    for (int64_t b = 0; b < L->n_blocks; b++) {
+        uint8_t *block = row + (size_t)b * L->block_bytes;
+        const float *xb = x + b * L->block_size;
+        k->block_grid(block, scale, offset);
+        for (int64_t j = 0; j < L->block_size; j++)
+            levels[j] = (int8_t)lb_grid_nearest_level(xb[j], scale[j], offset[j], k->qmin,
+                                                      k->qmax);
+        k->block_set_levels(block, levels);
+    }
+}
+
+lb_status lb_rtn_quantize(const float *w, int64_t rows, int64_t cols, lb_type type,
+                          const float *importance, void *out)
+{
+    row_layout L;
+    lb_status status = row_layout_of(type, rows, cols, &L);
+    if (status != LB_OK)
+        return status;
+    if (!w || !out)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_rtn_quantize: NULL matrix");
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = w + (size_t)r * (size_t)cols;
+        uint8_t *row = (uint8_t *)out + (size_t)r * L.row_bytes;
+        L.kernels->quantize_row(x, row, cols, importance);
+        if (importance && L.kernels->block_grid)
+            nearest_levels_row(&L, x, row);
+    }
+    return LB_OK;
+}
+
+/* Σ over rows of d H dᵀ with d = W - dequant(Q) (or W when q is NULL), by chunks of rows:
+ * D (chunk x cols) times H through one GEMM, then the row dots. Per-chunk sums are added in
+ * chunk order, so the total does not depend on the thread count. */
+static lb_status proxy_loss(const float *w, const void *q, const row_layout *L, int64_t rows,
+                            int64_t cols, const double *h, double *loss)
+{
+    int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    double *partial = lb_calloc((size_t)n_chunks, sizeof *partial);
+    if (!partial)
+        return lb_error(LB_ERR_NOMEM, "out of memory");
+    bool failed = false;
+#pragma omp parallel
+    {
+        double *d = lb_malloc((size_t)CHUNK_ROWS * (size_t)cols * sizeof *d);
+        double *p = lb_malloc((size_t)CHUNK_ROWS * (size_t)cols * sizeof *p);
+        float *deq = lb_malloc((size_t)cols * sizeof *deq);
+        if (!d || !p || !deq) {
+#pragma omp atomic write
+            failed = true;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ch = 0; ch < n_chunks; ch++) {
+            if (!d || !p || !deq)
+                continue;
+            int64_t r0 = ch * CHUNK_ROWS;
+            int64_t nr = rows - r0 < CHUNK_ROWS ? rows - r0 : CHUNK_ROWS;
+            for (int64_t r = 0; r < nr; r++) {
+                const float *x = w + (size_t)(r0 + r) * (size_t)cols;
+                if (q)
+                    L->kernels->dequantize_row((const uint8_t *)q +
+                                                   (size_t)(r0 + r) * L->row_bytes,
+                                               deq, cols);
+                for (int64_t c = 0; c < cols; c++)
+                    d[r * cols + c] = (double)x[c] - (q ? (double)deq[c] : 0.0);
+            }
+            lb_linalg_dgemm(false, false, nr, cols, cols, 1.0, d, cols, h, cols, 0.0, p, cols);
+            double sum = 0.0;
+            for (int64_t i = 0; i < nr * cols; i++)
+                sum += d[i] * p[i];
+            partial[ch] = sum;
+        }
+        lb_free(d);
+        lb_free(p);
+        lb_free(deq);
+    }
+    double total = 0.0;
+    for (int64_t ch = 0; ch < n_chunks; ch++)
+        total += partial[ch];
+    lb_free(partial);
+    if (failed)
+        return lb_error(LB_ERR_NOMEM, "out of memory for the proxy loss");
+    *loss = total;
+    return LB_OK;
+}
+
+lb_status lb_proxy_loss(const float *w, const void *q, lb_type type, int64_t rows, int64_t cols,
+                        const double *h, double *loss)
+{
+    row_layout L;
+    lb_status status = row_layout_of(type, rows, cols, &L);
+    if (status != LB_OK)
+        return status;
+    if (!w || !h || !loss)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_proxy_loss: NULL argument");
+    int blas = lb_linalg_blas_threads_pin();
+    status = proxy_loss(w, q, &L, rows, cols, h, loss);
+    lb_linalg_blas_threads_restore(blas);
+    return status;
+}
+
+typedef struct diag_entry {
+    double value;
+    int64_t index;
+} diag_entry;
+
+/* Decreasing diagonal, ties by index: a total order, so the permutation is reproducible. */
+static int by_decreasing_diag(const void *a, const void *b)
+{
+    const diag_entry *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value > y->value ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Everything the sweep shares between threads. */
+typedef struct sweep_plan {
+    const row_layout *L;
+    const float *w;
+    int64_t rows, cols, batch;
+    const double *u;        /* [cols][cols], upper triangle: Cholesky factor of H⁻¹ */
+    const int64_t *perm;    /* sweep position -> column */
+    const int64_t *pos;     /* column -> sweep position */
+    const int64_t *grid_at; /* sweep position -> block whose grid is chosen there, or -1 */
+    const bool *dead;       /* per column */
+    const float *importance;
+    const double *lambda;   /* per column: what was added to the diagonal */
+    uint8_t *out;
+} sweep_plan;
+
+/* Per-thread buffers for one chunk of rows. */
+typedef struct sweep_scratch {
+    double *w;        /* [CHUNK_ROWS][cols] working weights in sweep order */
+    double *err;      /* [CHUNK_ROWS][batch] scaled errors of the current batch */
+    float *scale;     /* [CHUNK_ROWS][cols] per column: the grid of its block */
+    float *offset;
+    int8_t *levels;   /* [CHUNK_ROWS][cols] chosen levels, per column */
+    uint8_t *blocks;  /* [CHUNK_ROWS][row_bytes] the quantizer's blocks (their scales) */
+    float *row;       /* [cols] */
+} sweep_scratch;
+
+static void sweep_scratch_free(sweep_scratch *s)
+{
+    lb_free(s->w);
+    lb_free(s->err);
+    lb_free(s->scale);
+    lb_free(s->offset);
+    lb_free(s->levels);
+    lb_free(s->blocks);
+    lb_free(s->row);
+}
+
+static bool sweep_scratch_alloc(sweep_scratch *s, const sweep_plan *p)
+{
+    size_t n = (size_t)CHUNK_ROWS * (size_t)p->cols;
+    s->w = lb_malloc(n * sizeof *s->w);
+    s->err = lb_malloc((size_t)CHUNK_ROWS * (size_t)p->batch * sizeof *s->err);
+    s->scale = lb_malloc(n * sizeof *s->scale);
+    s->offset = lb_malloc(n * sizeof *s->offset);
+    s->levels = lb_malloc(n * sizeof *s->levels);
+    s->blocks = lb_malloc((size_t)CHUNK_ROWS * p->L->row_bytes);
+    s->row = lb_malloc((size_t)p->cols * sizeof *s->row);
+    return s->w && s->err && s->scale && s->offset && s->levels && s->blocks && s->row;
+}
+
+/* The grid of block b of chunk row r, chosen by the type's quantizer (importance-weighted)
+ * from the row's current, error-updated weights. */
+static void choose_grid(const sweep_plan *p, sweep_scratch *s, int64_t r, int64_t b)
+{
+    const row_layout *L = p->L;
+    float x[MAX_BLOCK];
+    const double *wr = s->w + r * p->cols;
+    for (int64_t j = 0; j < L->block_size; j++)
+        x[j] = (float)wr[p->pos[b * L->block_size + j]];
+    uint8_t *block = s->blocks + (size_t)r * L->row_bytes + (size_t)b * L->block_bytes;
+    L->kernels->quantize_row(x, block, L->block_size, p->importance + b * L->block_size);
+    size_t at = (size_t)(r * p->cols + b * L->block_size);
+    L->kernels->block_grid(block, s->scale + at, s->offset + at);
+}
+
+/* Rounds weight w of column c (chunk row r) and returns its decoded value. Types without a
+ * grid (the float types, blocks of one) store the element directly. */
+static float round_weight(const sweep_plan *p, sweep_scratch *s, int64_t r0, int64_t r,
+                          int64_t c, double w)
+{
+    const row_layout *L = p->L;
+    const lb_kernel_type *k = L->kernels;
+    if (!k->block_grid) {
+        float f = (float)w, decoded;
+        uint8_t *dst = p->out + (size_t)(r0 + r) * L->row_bytes + (size_t)c * L->block_bytes;
+        k->quantize_row(&f, dst, 1, NULL);
+        k->dequantize_row(dst, &decoded, 1);
+        return decoded;
+    }
+    size_t at = (size_t)(r * p->cols + c);
+    int q = lb_grid_nearest_level((float)w, s->scale[at], s->offset[at], k->qmin, k->qmax);
+    s->levels[at] = (int8_t)q;
+    float decoded = s->scale[at] * (float)q;
+    return decoded + s->offset[at];
+}
+
+/* Sweeps rows r0 .. r0+nr-1 through every batch; returns Σ e² and adds the phases' times. */
+static double sweep_chunk(const sweep_plan *p, sweep_scratch *s, int64_t r0, int64_t nr,
+                          double *seconds_sweep, double *seconds_trailing)
+{
+    const row_layout *L = p->L;
+    int64_t cols = p->cols;
+    for (int64_t r = 0; r < nr; r++) {
+        const float *x = p->w + (size_t)(r0 + r) * (size_t)cols;
+        for (int64_t i = 0; i < cols; i++)
+            s->w[r * cols + i] = p->dead[p->perm[i]] ? 0.0 : (double)x[p->perm[i]];
+    }
+    double err_sq = 0.0;
+    for (int64_t i1 = 0; i1 < cols; i1 += p->batch) {
+        int64_t i2 = i1 + p->batch < cols ? i1 + p->batch : cols;
+        double t0 = omp_get_wtime();
+        for (int64_t r = 0; r < nr; r++) {
+            double *wr = s->w + r * cols;
+            double *er = s->err + r * p->batch;
+            for (int64_t i = i1; i < i2; i++) {
+                if (p->grid_at[i] >= 0 && L->kernels->block_grid)
+                    choose_grid(p, s, r, p->grid_at[i]);
+                float decoded = round_weight(p, s, r0, r, p->perm[i], wr[i]);
+                const double *u = p->u + i * cols;
+                double e = (wr[i] - (double)decoded) / u[i];
+                err_sq += e * e;
+                for (int64_t j = i + 1; j < i2; j++)
+                    wr[j] -= e * u[j];
+                er[i - i1] = e;
+            }
+        }
+        double t1 = omp_get_wtime();
+        if (i2 < cols)
+            lb_linalg_dgemm(false, false, nr, cols - i2, i2 - i1, -1.0, s->err, p->batch,
+                            p->u + i1 * cols + i2, cols, 1.0, s->w + i2, cols);
+        *seconds_sweep += t1 - t0;
+        *seconds_trailing += omp_get_wtime() - t1;
+    }
+    /* Pack: the quantizer's blocks keep their scales and take the swept levels. */
+    if (L->kernels->block_grid) {
+        for (int64_t r = 0; r < nr; r++) {
+            uint8_t *row = s->blocks + (size_t)r * L->row_bytes;
+            for (int64_t b = 0; b < L->n_blocks; b++)
+                L->kernels->block_set_levels(row + (size_t)b * L->block_bytes,
+                                             s->levels + r * cols + b * L->block_size);
+            memcpy(p->out + (size_t)(r0 + r) * L->row_bytes, row, L->row_bytes);
+        }
+    }
+    return err_sq;
+}
+
+/* Σ λ_c (w'_c - q_c)² over the chunk's rows: the damping's share of Σ e². */
+static double damping_share(const sweep_plan *p, sweep_scratch *s, int64_t r0, int64_t nr)
+{
+    double sum = 0.0;
+    for (int64_t r = r0; r < r0 + nr; r++) {
+        const float *x = p->w + (size_t)r * (size_t)p->cols;
+        p->L->kernels->dequantize_row(p->out + (size_t)r * p->L->row_bytes, s->row, p->cols);
+        for (int64_t c = 0; c < p->cols; c++) {
+            double d = (p->dead[c] ? 0.0 : (double)x[c]) - (double)s->row[c];
+            sum += p->lambda[c] * d * d;
+        }
+    }
+    return sum;
+}
+
+/* Damps H (columns in sweep order, dead inputs already set to 1 on the diagonal) and replaces
+ * its upper triangle by U, the upper Cholesky factor of H⁻¹, raising the damping while a
+ * factorization fails. The strict lower triangle keeps H for the retries. */
+static lb_status factor_inverse(double *h, int64_t n, double damp, double *lambda_out,
+                                double *damp_used, int *raises)
+{
+    double *diag = lb_malloc((size_t)n * sizeof *diag);
+    if (!diag)
+        return lb_error(LB_ERR_NOMEM, "out of memory");
+    double mean = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        diag[i] = h[i * n + i];
+        mean += diag[i];
+    }
+    mean /= (double)n;
+    lb_status status;
+    *raises = 0;
+    for (;;) {
+        double lambda = damp * mean;
+        for (int64_t i = 0; i < n; i++)
+            h[i * n + i] = diag[i] + lambda;
+        status = lb_linalg_cholesky_upper(h, n);
+        if (status == LB_OK)
+            status = lb_linalg_inverse_from_cholesky_upper(h, n);
+        if (status == LB_OK)
+            status = lb_linalg_cholesky_upper(h, n);
+        if (status == LB_OK) {
+            *lambda_out = lambda;
+            *damp_used = damp;
+            break;
+        }
+        if (status != LB_ERR_NOT_POSITIVE_DEFINITE || damp >= 1.0) {
+            status = lb_error_prefix(status, "GPTQ: the Hessian stays singular with damping %g",
+                                     damp);
+            break;
+        }
+        lb_linalg_mirror_lower(h, n);
+        damp = damp > 0.0 ? fmin(damp * 10.0, 1.0) : 1e-4;
+        (*raises)++;
+    }
+    lb_free(diag);
+    return status;
+}
+
+lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h, lb_type type,
+                           const lb_gptq_options *options, void *out, lb_gptq_report *report)
+{
+    row_layout L;
+    lb_status status = row_layout_of(type, rows, cols, &L);
+    if (status != LB_OK)
+        return status;
+    lb_gptq_options opt = options ? *options : lb_gptq_default_options();
+    if (!w || !h || !out)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_gptq_quantize: NULL argument");
+    if (opt.batch_columns < 1 || !(opt.damp >= 0.0) || opt.damp > 1.0)
+        return lb_error(LB_ERR_INVALID_ARG, "GPTQ: batch %lld and damping %g are out of range",
+                        (long long)opt.batch_columns, opt.damp);
+    for (int64_t c = 0; c < cols; c++)
+        if (!(h[c * cols + c] >= 0.0) || !isfinite(h[c * cols + c]))
+            return lb_error(LB_ERR_NUMERIC, "GPTQ: Hessian diagonal %lld is %g", (long long)c,
+                            h[c * cols + c]);
+    lb_gptq_report rep;
+    memset(&rep, 0, sizeof rep);
+    double t_start = omp_get_wtime();
+    int blas = lb_linalg_blas_threads_pin();
+
+    size_t n = (size_t)cols;
+    float *importance = lb_malloc(n * sizeof *importance);
+    double *lambda = lb_malloc(n * sizeof *lambda);
+    int64_t *perm = lb_malloc(n * sizeof *perm), *pos = lb_malloc(n * sizeof *pos);
+    int64_t *grid_at = lb_malloc(n * sizeof *grid_at);
+    bool *dead = lb_calloc(n, sizeof *dead), *seen = lb_calloc((size_t)L.n_blocks, 1);
+    diag_entry *order = lb_malloc(n * sizeof *order);
+    double *partial = NULL;
+    if (!importance || !lambda || !perm || !pos || !grid_at || !dead || !seen || !order) {
+        status = lb_error(LB_ERR_NOMEM, "out of memory for GPTQ of %lld columns",
+                          (long long)cols);
+        goto done;
+    }
+    for (int64_t c = 0; c < cols; c++) {
+        importance[c] = (float)h[c * cols + c];
+        dead[c] = h[c * cols + c] == 0.0;
+        rep.dead_columns += dead[c];
+        order[c] = (diag_entry){h[c * cols + c], c};
+    }
+
+    if (report) {
+        double t0 = omp_get_wtime();
+        void *rtn = lb_malloc(L.row_bytes * (size_t)rows);
+        if (!rtn) {
+            status = lb_error(LB_ERR_NOMEM, "out of memory for the RTN comparison");
+            goto done;
+        }
+        status = lb_rtn_quantize(w, rows, cols, type, importance, rtn);
+        if (status == LB_OK)
+            status = proxy_loss(w, rtn, &L, rows, cols, h, &rep.loss_rtn);
+        if (status == LB_OK)
+            status = proxy_loss(w, NULL, &L, rows, cols, h, &rep.ref);
+        lb_free(rtn);
+        if (status != LB_OK)
+            goto done;
+        rep.seconds_loss = omp_get_wtime() - t0;
+    }
+
+    double t_chol = omp_get_wtime();
+    if (opt.act_order)
+        qsort(order, n, sizeof *order, by_decreasing_diag);
+    for (int64_t i = 0; i < cols; i++) {
+        perm[i] = order[i].index;
+        pos[perm[i]] = i;
+        int64_t b = perm[i] / L.block_size;
+        grid_at[i] = seen[b] ? -1 : b;
+        seen[b] = true;
+    }
+    if (opt.act_order && (status = lb_linalg_permute_symmetric(h, cols, perm)) != LB_OK)
+        goto done;
+    for (int64_t i = 0; i < cols; i++)
+        if (dead[perm[i]])
+            h[i * cols + i] = 1.0;
+    double lambda_all = 0.0;
+    status = factor_inverse(h, cols, opt.damp, &lambda_all, &rep.damp, &rep.damp_raises);
+    if (status != LB_OK)
+        goto done;
+    for (int64_t c = 0; c < cols; c++)
+        lambda[c] = lambda_all + (dead[c] ? 1.0 : 0.0);
+    rep.seconds_cholesky = omp_get_wtime() - t_chol;
+
+    sweep_plan plan = {&L, w, rows, cols, opt.batch_columns < cols ? opt.batch_columns : cols,
+                       h, perm, pos, grid_at, dead, importance, lambda, out};
+    int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    partial = lb_calloc((size_t)n_chunks * 2, sizeof *partial);
+    if (!partial) {
+        status = lb_error(LB_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    bool failed = false;
+    double t_sweep = 0.0, t_trailing = 0.0, t_parallel = omp_get_wtime();
+#pragma omp parallel reduction(+ : t_sweep, t_trailing)
+    {
+        sweep_scratch s;
+        memset(&s, 0, sizeof s);
+        bool ok = sweep_scratch_alloc(&s, &plan);
+        if (!ok) {
+#pragma omp atomic write
+            failed = true;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ch = 0; ch < n_chunks; ch++) {
+            if (!ok)
+                continue;
+            int64_t r0 = ch * CHUNK_ROWS;
+            int64_t nr = rows - r0 < CHUNK_ROWS ? rows - r0 : CHUNK_ROWS;
+            partial[2 * ch] = sweep_chunk(&plan, &s, r0, nr, &t_sweep, &t_trailing);
+            partial[2 * ch + 1] = damping_share(&plan, &s, r0, nr);
+        }
+        sweep_scratch_free(&s);
+    }
+    if (failed) {
+        status = lb_error(LB_ERR_NOMEM, "out of memory for GPTQ's per-thread buffers");
+        goto done;
+    }
+    double wall = omp_get_wtime() - t_parallel, busy = t_sweep + t_trailing;
+    rep.seconds_sweep = busy > 0.0 ? wall * t_sweep / busy : 0.0;
+    rep.seconds_trailing = busy > 0.0 ? wall * t_trailing / busy : 0.0;
+    for (int64_t i1 = 0; i1 < cols; i1 += plan.batch) {
+        int64_t i2 = i1 + plan.batch < cols ? i1 + plan.batch : cols;
+        rep.trailing_flops += 2.0 * (double)rows * (double)(i2 - i1) * (double)(cols - i2);
+    }
+    double err_sq = 0.0, share = 0.0;
+    for (int64_t ch = 0; ch < n_chunks; ch++) {
+        err_sq += partial[2 * ch];
+        share += partial[2 * ch + 1];
+    }
+    rep.loss_gptq = err_sq - share;
+    rep.seconds_total = omp_get_wtime() - t_start;
+    if (report)
+        *report = rep;
+done:
+    lb_linalg_blas_threads_restore(blas);
+    lb_free(importance);
+    lb_free(lambda);
+    lb_free(perm);
+    lb_free(pos);
+    lb_free(grid_at);
+    lb_free(dead);
+    lb_free(seen);
+    lb_free(order);
+    lb_free(partial);
+    return status;
+}
