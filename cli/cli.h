@@ -39,5 +39,6 @@ int lb_cmd_eval(int argc, char **argv);
 int lb_cmd_generate(int argc, char **argv);
 int lb_cmd_bench(int argc, char **argv);
 int lb_cmd_quantize(int argc, char **argv);
+int lb_cmd_imatrix(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
     {"eval", lb_cmd_eval, "perplexity, KL divergence against saved logits, drift gate"},
     {"generate", lb_cmd_generate, "continue a prompt (greedy or sampled)"},
     {"quantize", lb_cmd_quantize, "round a checkpoint into packed types (GPTQ or RTN), write GGUF"},
+    {"imatrix", lb_cmd_imatrix, "importance matrix on calibration text (llama.cpp's format)"},
     {"bench", lb_cmd_bench, "time the GEMV/GEMM kernels against read bandwidth and BLAS"},
 };
 

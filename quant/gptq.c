@@ -24,7 +24,8 @@
 
 lb_gptq_options lb_gptq_default_options(void)
 {
-    return (lb_gptq_options){.damp = 0.01, .batch_columns = 128, .act_order = false};
+    return (lb_gptq_options){
+        .damp = 0.01, .batch_columns = 128, .act_order = false, .compare_rtn = true};
 }
 
 int lb_grid_nearest_level(float w, float scale, float offset, int qmin, int qmax)
@@ -435,7 +436,7 @@ lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h
         order[c] = (diag_entry){h[c * cols + c], c};
     }
 
-    if (report) {
+    if (report && opt.compare_rtn) {
         double t0 = omp_get_wtime();
         void *rtn = lb_malloc(L.row_bytes * (size_t)rows);
         if (!rtn) {

@@ -19,6 +19,8 @@ typedef struct lb_gptq_options {
                               stories260K it lowered the proxy loss but not the perplexity);
                               the grid blocks stay the type's blocks, so the file layout is
                               unchanged */
+    bool compare_rtn;      /* also measure RTN's loss and tr(W H Wᵀ) for the report (default
+                              true; two extra GEMM passes against H) */
 } lb_gptq_options;
 
 LB_API lb_gptq_options lb_gptq_default_options(void);
@@ -53,8 +55,9 @@ LB_API lb_status lb_rtn_quantize(const float *w, int64_t rows, int64_t cols, lb_
 
 /* GPTQ into `type` (any type of the kernels registry whose block size divides cols). h
  * (cols x cols, symmetric, both triangles) is used as scratch and destroyed. importance
- * for the grids is diag(H). With report non-NULL, also computes RTN's loss and tr(W H Wᵀ)
- * for it (one extra pass over H). The result does not depend on the thread count. */
+ * for the grids is diag(H). report (may be NULL) receives the losses and timings; RTN's loss
+ * and tr(W H Wᵀ) only with options->compare_rtn. The result does not depend on the thread
+ * count. */
 LB_API lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h,
                                   lb_type type, const lb_gptq_options *options, void *out,
                                   lb_gptq_report *report);

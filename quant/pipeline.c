@@ -115,58 +115,142 @@ static void hessian_hook(void *context, const char *tensor_name, int64_t layer, 
         pl->hook_status = lb_hessian_add(hs, x, n_tokens);
 }
 
+lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_t bos,
+                                 int64_t nsamples, int64_t seqlen, uint64_t seed,
+                                 bool consecutive, int32_t *windows)
+{
+    int64_t text = seqlen - (bos >= 0 ? 1 : 0);
+    if (nsamples < 1 || seqlen < 2)
+        return lb_error(LB_ERR_INVALID_ARG, "calibration: %lld samples of %lld tokens",
+                        (long long)nsamples, (long long)seqlen);
+    if (!tokens || n_tokens < text)
+        return lb_error(LB_ERR_INVALID_ARG,
+                        "calibration: the text has %lld tokens, a window needs %lld",
+                        (long long)n_tokens, (long long)text);
+    if (consecutive && n_tokens / text < nsamples)
+        return lb_error(LB_ERR_INVALID_ARG,
+                        "calibration: the text holds %lld consecutive windows of %lld tokens, "
+                        "%lld were asked for",
+                        (long long)(n_tokens / text), (long long)seqlen, (long long)nsamples);
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
+    for (int64_t s = 0; s < nsamples; s++) {
+        uint64_t starts = (uint64_t)(n_tokens - text + 1);
+        int64_t start = consecutive ? s * text : (int64_t)lb_rng_below(&rng, starts);
+        int32_t *window = windows + s * seqlen;
+        if (bos >= 0)
+            *window++ = bos;
+        memcpy(window, tokens + start, (size_t)text * sizeof *window);
+    }
+    return LB_OK;
+}
+
 /* Draws the windows and embeds them: acts holds block 0's inputs. */
 static lb_status calibration_start(pipeline *pl)
 {
     const lb_quantize_params *p = pl->p;
     const lb_hparams *hp = lb_model_hparams(pl->model);
-    int32_t bos = pl->ckpt->vocab ? pl->ckpt->vocab->bos_id : -1;
-    int64_t text = p->seqlen - (bos >= 0 ? 1 : 0);
-    if (p->nsamples < 1 || p->seqlen < 2 || p->seqlen > hp->context_length)
+    if (p->seqlen > hp->context_length)
         return lb_error(LB_ERR_INVALID_ARG,
-                        "calibration: %lld samples of %lld tokens (the model's context is %lld)",
-                        (long long)p->nsamples, (long long)p->seqlen,
-                        (long long)hp->context_length);
-    if (!p->calib_tokens || p->calib_n_tokens < text)
-        return lb_error(LB_ERR_INVALID_ARG,
-                        "calibration: the text has %lld tokens, a window needs %lld",
-                        (long long)p->calib_n_tokens, (long long)text);
-    if (p->consecutive && p->calib_n_tokens / text < p->nsamples)
-        return lb_error(LB_ERR_INVALID_ARG,
-                        "calibration: the text holds %lld consecutive windows of %lld tokens, "
-                        "%lld were asked for",
-                        (long long)(p->calib_n_tokens / text), (long long)p->seqlen,
-                        (long long)p->nsamples);
+                        "calibration: windows of %lld tokens exceed the model's context of %lld",
+                        (long long)p->seqlen, (long long)hp->context_length);
     pl->nsamples = p->nsamples;
     pl->seqlen = p->seqlen;
     pl->dim = hp->dim;
-    uint64_t count;
-    if (!lb_size_mul((uint64_t)p->nsamples * (uint64_t)p->seqlen, (uint64_t)hp->dim, &count) ||
-        count > SIZE_MAX / sizeof(float))
-        return lb_error(LB_ERR_INVALID_ARG, "calibration: too many tokens");
+    uint64_t count, n_ids;
+    if (p->nsamples < 1 || p->seqlen < 1 ||
+        !lb_size_mul((uint64_t)p->nsamples, (uint64_t)p->seqlen, &n_ids) ||
+        !lb_size_mul(n_ids, (uint64_t)hp->dim, &count) || count > SIZE_MAX / sizeof(float))
+        return lb_error(LB_ERR_INVALID_ARG, "calibration: %lld samples of %lld tokens",
+                        (long long)p->nsamples, (long long)p->seqlen);
+    int32_t *windows = lb_malloc((size_t)n_ids * sizeof *windows);
     pl->acts = lb_malloc((size_t)count * sizeof(float));
     pl->scratch = lb_malloc((size_t)(p->seqlen * hp->dim) * sizeof(float));
-    int32_t *window = lb_malloc((size_t)p->seqlen * sizeof *window);
-    if (!pl->acts || !pl->scratch || !window) {
-        lb_free(window);
+    if (!pl->acts || !pl->scratch || !windows) {
+        lb_free(windows);
         return lb_error(LB_ERR_NOMEM, "out of memory for %lld calibration activations "
-                        "(%.1f MiB)", (long long)(p->nsamples * p->seqlen),
-                        (double)count * 4.0 / 1048576.0);
+                        "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
     }
-    lb_status status = lb_model_state_create(&pl->state, pl->model, p->seqlen, p->seqlen);
-    lb_rng rng;
-    lb_rng_seed(&rng, p->seed);
-    for (int64_t s = 0; s < p->nsamples && status == LB_OK; s++) {
-        uint64_t starts = (uint64_t)(p->calib_n_tokens - text + 1);
-        int64_t start = p->consecutive ? s * text : (int64_t)lb_rng_below(&rng, starts);
-        int64_t n = 0;
-        if (bos >= 0)
-            window[n++] = bos;
-        memcpy(window + n, p->calib_tokens + start, (size_t)text * sizeof *window);
-        status = lb_model_embed(pl->model, window, p->seqlen,
+    int32_t bos = pl->ckpt->vocab ? pl->ckpt->vocab->bos_id : -1;
+    lb_status status = lb_calibration_windows(p->calib_tokens, p->calib_n_tokens, bos,
+                                              p->nsamples, p->seqlen, p->seed, p->consecutive,
+                                              windows);
+    if (status == LB_OK)
+        status = lb_model_state_create(&pl->state, pl->model, p->seqlen, p->seqlen);
+    for (int64_t s = 0; s < p->nsamples && status == LB_OK; s++)
+        status = lb_model_embed(pl->model, windows + s * p->seqlen, p->seqlen,
                                 pl->acts + (size_t)(s * p->seqlen * hp->dim));
+    lb_free(windows);
+    return status;
+}
+
+/* ---- importance matrix ---- */
+
+typedef struct imatrix_collector {
+    lb_imatrix *imatrix;
+    bool include_output;
+    double *sums;
+    int64_t capacity;
+    lb_status status;
+} imatrix_collector;
+
+static void imatrix_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
+                         int64_t n_tokens, int64_t n_in)
+{
+    imatrix_collector *c = context;
+    if (c->status != LB_OK || (layer == LB_MODEL_OUTPUT_LAYER && !c->include_output))
+        return;
+    if (n_in > c->capacity) {
+        double *grown = lb_realloc(c->sums, (size_t)n_in * sizeof *grown);
+        if (!grown) {
+            c->status = lb_error(LB_ERR_NOMEM, "out of memory");
+            return;
+        }
+        c->sums = grown;
+        c->capacity = n_in;
     }
-    lb_free(window);
+    memset(c->sums, 0, (size_t)n_in * sizeof *c->sums);
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t i = 0; i < n_in; i++)
+            c->sums[i] += (double)x[t * n_in + i] * (double)x[t * n_in + i];
+    c->status = lb_imatrix_add(c->imatrix, tensor_name, n_in, c->sums, n_tokens);
+}
+
+lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t nsamples,
+                             int64_t seqlen, bool include_output, lb_imatrix *imatrix)
+{
+    enum { SLICE = 16 }; /* output-layer tokens per call: only its input matters here */
+    lb_model_state *state = NULL;
+    const lb_hparams *hp = lb_model_hparams(model);
+    float *x = lb_malloc((size_t)(seqlen * hp->dim) * sizeof *x);
+    float *logits = lb_malloc((size_t)(SLICE * hp->vocab_size) * sizeof *logits);
+    if (!x || !logits) {
+        lb_free(x);
+        lb_free(logits);
+        return lb_error(LB_ERR_NOMEM, "out of memory");
+    }
+    lb_status status = lb_model_state_create(&state, model, seqlen, seqlen);
+    imatrix_collector c = {imatrix, include_output, NULL, 0, LB_OK};
+    lb_model_set_linear_hook(model, imatrix_hook, &c);
+    for (int64_t s = 0; s < nsamples && status == LB_OK; s++) {
+        status = lb_model_embed(model, windows + s * seqlen, seqlen, x);
+        for (int64_t l = 0; l < hp->n_layers && status == LB_OK; l++)
+            status = lb_model_block_forward(model, state, l, x, seqlen, 0);
+        for (int64_t t = 0; include_output && t < seqlen && status == LB_OK; t += SLICE)
+            status = lb_model_output(model, state, x + t * hp->dim,
+                                     seqlen - t < SLICE ? seqlen - t : SLICE, logits);
+        if (status == LB_OK)
+            status = c.status;
+    }
+    lb_model_set_linear_hook(model, NULL, NULL);
+    lb_model_state_free(&state);
+    lb_free(c.sums);
+    lb_free(x);
+    lb_free(logits);
+    if (status == LB_OK) {
+        imatrix->chunk_count += nsamples;
+        imatrix->chunk_size = seqlen;
+    }
     return status;
 }
 

@@ -76,6 +76,21 @@ LB_API lb_status lb_quantize_model(const lb_checkpoint *checkpoint, lb_model *mo
                                    const char *out_path, const lb_quantize_params *params,
                                    lb_quantize_summary *summary);
 
+/* The calibration windows, as lb_quantize_model draws them: nsamples x seqlen token ids, each
+ * window BOS (when bos >= 0) then seqlen - 1 (or seqlen) consecutive text tokens from a random
+ * offset (seeded) or back to back from the start. LB_ERR_INVALID_ARG when the text is too
+ * short. */
+LB_API lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_t bos,
+                                        int64_t nsamples, int64_t seqlen, uint64_t seed,
+                                        bool consecutive, int32_t *windows);
+
+/* Runs the windows through the model as it is and adds Σ x² of every linear layer's input to
+ * `imatrix`, one entry per weight as llama.cpp's llama-imatrix writes them (q, k and v each
+ * their own), counting tokens; the output layer too with include_output. Sets chunk_count and
+ * chunk_size. */
+LB_API lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t nsamples,
+                                    int64_t seqlen, bool include_output, lb_imatrix *imatrix);
+
 /* FNV-1a 64 of bytes, as recorded in lowbit.quantize.calibration_hash. */
 LB_API uint64_t lb_fnv1a64(const void *data, size_t len);
 

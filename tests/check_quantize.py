@@ -84,6 +84,21 @@ def main():
                                                        "general.quantization_version"]),
                       "the file records method, calibration hash and quantization version")
 
+        # An importance matrix made by lowbit (both of llama.cpp's formats) steers RTN.
+        files = {}
+        for ext in ["gguf", "dat"]:
+            im = os.path.join(tmp, f"imatrix.{ext}")
+            run([lowbit, "imatrix", model, "--tokenizer", vocab, "--calib", calib, "-o", im,
+                 "--nsamples", "32", "--seqlen", "256"])
+            out = os.path.join(tmp, f"Q4_0-imatrix-{ext}.gguf")
+            quantize(out, "--type", "Q4_0", "--imatrix", im)
+            with open(out, "rb") as f:
+                files[ext] = f.read()
+        with open(os.path.join(tmp, "Q4_0-rtn.gguf"), "rb") as f:
+            plain = f.read()
+        check(files["gguf"] != plain and files["dat"] != plain and b"rtn+imatrix" in files["dat"],
+              "lowbit imatrix (.gguf and .dat) is read back and changes RTN's rounding")
+
         # Bad input: exit codes, and no output file left behind.
         out = os.path.join(tmp, "never.gguf")
         run([lowbit, "quantize", model, out, "--type", "Q9_9"], expect=2)
