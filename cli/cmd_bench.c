@@ -180,7 +180,7 @@ done:
  * own A and C, BLAS pinned to one thread. Median over several timed passes; -1 on failure. */
 static double bench_chunk_gemm(bool dbl, const void *big, int64_t cols, int threads)
 {
-    enum { PASSES = 5 };
+    enum { PASSES = 7 };
     int64_t k = cols < GPTQ_BATCH ? cols : GPTQ_BATCH, slabs = cols / k;
     double flops_call = 2.0 * GPTQ_CHUNK_ROWS * (double)k * (double)cols;
     /* About 4 GFLOP per thread and pass. */

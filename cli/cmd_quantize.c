@@ -38,6 +38,7 @@ static void print_usage(FILE *out)
             "  --threads N         OpenMP threads (the output does not depend on it)\n"
             "  --json              the per-layer report and summary as JSON on stdout\n"
             "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
+            "  --allow-nonfinite   replace NaN/Inf weights by 0 (counted) instead of stopping\n"
             "  -h, --help          this text\n",
             lb_mixture_names());
 }
@@ -133,7 +134,7 @@ int lb_cmd_quantize(int argc, char **argv)
     enum {
         OPT_TYPE = 256, OPT_ATTN_V, OPT_FFN_DOWN, OPT_EMBD, OPT_OUTPUT, OPT_METHOD, OPT_CALIB,
         OPT_NSAMPLES, OPT_SEQLEN, OPT_SEED, OPT_CONSECUTIVE, OPT_DAMP, OPT_ACT_ORDER,
-        OPT_IMATRIX, OPT_THREADS, OPT_JSON, OPT_TOKENIZER,
+        OPT_IMATRIX, OPT_THREADS, OPT_JSON, OPT_TOKENIZER, OPT_ALLOW_NONFINITE,
     };
     static const struct option options[] = {
         {"type", required_argument, NULL, OPT_TYPE},
@@ -153,6 +154,7 @@ int lb_cmd_quantize(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"json", no_argument, NULL, OPT_JSON},
         {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+        {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -202,6 +204,7 @@ int lb_cmd_quantize(int argc, char **argv)
             break;
         case OPT_JSON: json = true; break;
         case OPT_TOKENIZER: ckpt_settings.tokenizer_path = optarg; break;
+        case OPT_ALLOW_NONFINITE: params.allow_nonfinite = true; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;
         default: return lb_cli_usage_error("quantize", "bad option");
         }
@@ -287,8 +290,9 @@ int lb_cmd_quantize(int argc, char **argv)
     if (status != LB_OK) {
         if (pr.bar)
             fprintf(stderr, "\n");
-        exit_code = status == LB_ERR_INVALID_ARG || status == LB_ERR_NUMERIC ||
-                            status == LB_ERR_UNSUPPORTED
+        /* NaN/Inf weights are a problem of the input file. */
+        exit_code = status == LB_ERR_NUMERIC ? lb_cli_fail_input("quantize", LB_ERR_CORRUPT_FILE)
+                    : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED
                         ? lb_cli_fail_input("quantize", status)
                         : lb_cli_fail("quantize", status);
         goto done;
@@ -311,6 +315,7 @@ int lb_cmd_quantize(int argc, char **argv)
         json_object_set_new(root, "seconds_calibration_forward",
                             json_real(summary.seconds_forward));
         json_object_set_new(root, "peak_rss_mib", json_number_or_null(rss));
+        json_object_set_new(root, "nonfinite_zeroed", json_integer(summary.n_nonfinite));
         if (summary.ref_total > 0.0) {
             json_object_set_new(root, "rtn_rel_loss",
                                 json_real(summary.loss_rtn_total / summary.ref_total));
@@ -329,6 +334,9 @@ int lb_cmd_quantize(int argc, char **argv)
             printf("total proxy loss: rtn %.4e, gptq %.4e (relative to tr(W H W^T))\n",
                    summary.loss_rtn_total / summary.ref_total,
                    summary.loss_gptq_total / summary.ref_total);
+        if (summary.n_nonfinite)
+            printf("replaced %lld NaN/Inf weights by 0 (--allow-nonfinite)\n",
+                   (long long)summary.n_nonfinite);
         printf("wrote %s: %.2f MiB, %.3f bits/weight, %.1f s, peak RSS %.0f MiB\n", out_path,
                mib, bpw, summary.seconds, rss);
     }

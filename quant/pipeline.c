@@ -63,6 +63,7 @@ typedef struct out_tensor {
     int64_t layer;        /* block, or -1 */
     lb_tensor_role role;
     bool matrix;          /* rounded by the quantizer (2-d weight of a known role) */
+    bool nonfinite;       /* holds NaN/Inf (replaced by 0 with allow_nonfinite) */
     void *packed;         /* bytes waiting for the writer */
 } out_tensor;
 
@@ -304,6 +305,74 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
 
 /* ---- rounding one matrix ---- */
 
+/* Replaces NaN and Inf by 0 (after the scan, and only with allow_nonfinite, can there be any). */
+static void zero_nonfinite(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            x[i] = 0.0f;
+}
+
+/* Before any work: every value of every tensor is finite, or (allow_nonfinite) counted, and
+ * the model computes with the zeroed values. */
+static lb_status scan_nonfinite(pipeline *pl)
+{
+    enum { ROWS = 64 };
+    const lb_checkpoint *ckpt = pl->ckpt;
+    float *buffer = NULL;
+    int64_t capacity = 0;
+    lb_status status = LB_OK;
+    for (int64_t i = 0; i < pl->n_tensors && status == LB_OK; i++) {
+        out_tensor *ot = &pl->tensors[i];
+        const lb_checkpoint_tensor *t = &ckpt->tensors[ot->index];
+        int64_t cols = t->ne[0], rows = 1;
+        lb_tensor_count(t->n_dims - 1, t->ne + 1, &rows);
+        if (ROWS * cols > capacity) {
+            lb_free(buffer);
+            capacity = ROWS * cols;
+            if (!(buffer = lb_malloc((size_t)capacity * sizeof *buffer)))
+                return lb_error(LB_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t r0 = 0; r0 < rows && status == LB_OK; r0 += ROWS) {
+            int64_t n = rows - r0 < ROWS ? rows - r0 : ROWS;
+            status = lb_checkpoint_read_rows_f32(ckpt, ot->index, r0, n, buffer);
+            for (int64_t k = 0; k < n * cols && status == LB_OK; k++) {
+                if (isfinite(buffer[k]))
+                    continue;
+                if (!pl->p->allow_nonfinite)
+                    status = lb_error(LB_ERR_NUMERIC,
+                                      "%s: tensor '%s' element %lld (row %lld, column %lld) is "
+                                      "%g (--allow-nonfinite replaces such values by 0)",
+                                      ckpt->path, t->name, (long long)(r0 * cols + k),
+                                      (long long)(r0 + k / cols), (long long)(k % cols),
+                                      (double)buffer[k]);
+                ot->nonfinite = true;
+                pl->summary->n_nonfinite++;
+            }
+        }
+    }
+    lb_free(buffer);
+    /* The model was built over the raw tensors: give it the zeroed ones. */
+    for (int64_t i = 0; i < pl->n_tensors && status == LB_OK && pl->model; i++) {
+        out_tensor *ot = &pl->tensors[i];
+        if (!ot->nonfinite)
+            continue;
+        const lb_checkpoint_tensor *t = &ckpt->tensors[ot->index];
+        int64_t count;
+        lb_tensor_count(t->n_dims, t->ne, &count);
+        float *values = lb_malloc((size_t)count * sizeof *values);
+        if (!values)
+            return lb_error(LB_ERR_NOMEM, "out of memory");
+        status = lb_checkpoint_read_rows_f32(ckpt, ot->index, 0, count / t->ne[0], values);
+        zero_nonfinite(values, count);
+        if (status == LB_OK)
+            status = lb_model_replace_weight(pl->model, t->name, values);
+        else
+            lb_free(values);
+    }
+    return status;
+}
+
 static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w, int64_t *rows,
                              int64_t *cols)
 {
@@ -314,16 +383,13 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
     if (!*w)
         return lb_error(LB_ERR_NOMEM, "out of memory reading '%s'", ct->name);
     lb_status status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, 0, *rows, *w);
-    for (int64_t i = 0; status == LB_OK && i < *rows * *cols; i++)
-        if (!isfinite((*w)[i]))
-            status = lb_error(LB_ERR_NUMERIC, "%s: tensor '%s' element %lld (row %lld, column "
-                              "%lld) is %g", pl->ckpt->path, ct->name, (long long)i,
-                              (long long)(i / *cols), (long long)(i % *cols), (double)(*w)[i]);
     if (status != LB_OK) {
         lb_free(*w);
         *w = NULL;
+        return status;
     }
-    return status;
+    zero_nonfinite(*w, *rows * *cols);
+    return LB_OK;
 }
 
 /* Rounds tensor t (with the Hessian of its inputs when GPTQ) into t->packed, and with a model,
@@ -495,11 +561,7 @@ static lb_status produce(void *context, int64_t index, void *dst, uint64_t nbyte
         return lb_error(LB_ERR_NOMEM, "out of memory");
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
         status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, r, 1, row);
-        for (int64_t c = 0; c < cols && status == LB_OK; c++)
-            if (!isfinite(row[c]))
-                status = lb_error(LB_ERR_NUMERIC, "%s: tensor '%s' row %lld column %lld is %g",
-                                  pl->ckpt->path, ct->name, (long long)r, (long long)c,
-                                  (double)row[c]);
+        zero_nonfinite(row, cols);
         if (status == LB_OK)
             status = lb_row_from_f32(t->type, row, (uint8_t *)dst + r * row_bytes, cols);
     }
@@ -615,6 +677,8 @@ lb_status lb_quantize_model(const lb_checkpoint *ckpt, lb_model *model, const ch
         return lb_error(LB_ERR_INVALID_ARG, "GPTQ needs the model for calibration");
     lb_gguf_writer *w = NULL;
     lb_status status = plan_tensors(&pl);
+    if (status == LB_OK)
+        status = scan_nonfinite(&pl);
     if (status == LB_OK)
         status = lb_gguf_writer_create(&w, LB_GGUF_DEFAULT_ALIGNMENT);
     if (status == LB_OK)

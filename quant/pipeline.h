@@ -49,6 +49,9 @@ typedef struct lb_quantize_params {
     uint64_t calib_hash;      /* FNV-1a 64 of the calibration file's bytes, recorded too */
     const lb_imatrix *imatrix; /* importance for RTN, or NULL */
     lb_gptq_options gptq;
+    /* NaN or Inf in a tensor stops the run before any work, naming the tensor and element;
+     * with allow_nonfinite such values are replaced by 0 and counted instead. */
+    bool allow_nonfinite;
     /* Called after each matrix (done of total), from the calling thread. May be NULL. */
     void (*on_tensor)(void *context, const lb_quantize_tensor_report *report, int64_t done,
                       int64_t total);
@@ -62,6 +65,7 @@ typedef struct lb_quantize_summary {
     double seconds;
     double seconds_forward;  /* calibration forward passes and Hessians */
     double ref_total, loss_rtn_total, loss_gptq_total; /* summed over GPTQ matrices */
+    int64_t n_nonfinite;     /* values replaced by 0 (allow_nonfinite) */
 } lb_quantize_summary;
 
 /* Defaults: GPTQ options as lb_gptq_default_options, 128 samples of 512 tokens, seed 1234,

@@ -4,14 +4,20 @@ evaluation text), GPTQ's perplexity drift on tinystories-valid-sample.txt (--ctx
 RTN's for Q4_0, Q4_1, Q5_0 and Q5_1, with Q5_0 under +1.5% and Q4_0 under +6.5%; its per-layer
 report has GPTQ's proxy loss below RTN's for every rounded matrix; the same command on 1 and 2
 threads writes byte-identical files; the file records how it was made (lowbit.* metadata);
-bad options and inputs exit with the documented codes and leave no output file.
+an imatrix from `lowbit imatrix` (.gguf and .dat) steers RTN; a NaN weight stops the run before
+any work (or is zeroed with --allow-nonfinite); SIGINT/SIGTERM mid-run leave an existing target
+untouched and no temp file; bad options and inputs exit with the documented codes and leave no
+output file.
 
 usage: check_quantize.py LOWBIT SHARED_DIR"""
 import json
 import os
+import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 CTX = "256"
 CALIB = ["--nsamples", "128", "--seqlen", "256"]
@@ -99,8 +105,48 @@ def main():
         check(files["gguf"] != plain and files["dat"] != plain and b"rtn+imatrix" in files["dat"],
               "lowbit imatrix (.gguf and .dat) is read back and changes RTN's rounding")
 
-        # Bad input: exit codes, and no output file left behind.
+        # Bad weights: a NaN is reported with tensor and index before any work, or zeroed.
+        with open(model, "rb") as f:
+            data = bytearray(f.read())
+        data[28 + 4 * 100:28 + 4 * 101] = struct.pack("<f", float("nan"))
+        nan_model = os.path.join(tmp, "nan.bin")
+        with open(nan_model, "wb") as f:
+            f.write(data)
         out = os.path.join(tmp, "never.gguf")
+        p = run([lowbit, "quantize", nan_model, out, "--tokenizer", vocab, "--type", "Q4_0"],
+                expect=3)
+        check("'token_embd.weight' element 100" in p.stderr and not os.path.exists(out),
+              "a NaN weight stops quantize before any work, naming tensor and element")
+        zeroed = os.path.join(tmp, "zeroed.gguf")
+        p = run([lowbit, "quantize", nan_model, zeroed, "--tokenizer", vocab, "--type", "Q4_0",
+                 "--allow-nonfinite", "--calib", calib, "--nsamples", "8", "--seqlen", "128"])
+        check("replaced 1 NaN/Inf" in p.stdout and os.path.exists(zeroed),
+              "--allow-nonfinite zeroes and counts it")
+
+        # Interrupted runs: SIGINT or SIGTERM mid-way leave an existing target untouched and no
+        # temp file.
+        for sig in [signal.SIGINT, signal.SIGTERM]:
+            target = os.path.join(tmp, "existing.gguf")
+            with open(target, "wb") as f:
+                f.write(b"previous contents")
+            proc = subprocess.Popen([lowbit, "quantize", model, target, "--tokenizer", vocab,
+                                     "--type", "Q4_0", "--calib", calib, "--nsamples", "2000",
+                                     "--seqlen", "256"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.time() + 60
+            while time.time() < deadline and not any(".tmp." in f for f in os.listdir(tmp)):
+                time.sleep(0.05)
+            started = any(".tmp." in f for f in os.listdir(tmp))
+            proc.send_signal(sig)
+            proc.wait()
+            with open(target, "rb") as f:
+                kept = f.read() == b"previous contents"
+            left = [f for f in os.listdir(tmp) if ".tmp." in f]
+            check(started and proc.returncode != 0 and kept and not left,
+                  f"{signal.Signals(sig).name} during quantize: target untouched, no temp file")
+            os.remove(target)
+
+        # Bad input: exit codes, and no output file left behind.
         run([lowbit, "quantize", model, out, "--type", "Q9_9"], expect=2)
         run([lowbit, "quantize", model, out, "--type", "Q4_0", "--method", "gptq"], expect=2)
         run([lowbit, "quantize", os.path.join(tmp, "missing.bin"), out, "--type", "Q4_0"],
