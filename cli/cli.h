@@ -27,9 +27,10 @@ bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
 /* Reads a whole file into memory (NUL-terminated, bytes as they are). */
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len);
 
-/* Opens a checkpoint with its tokenizer and builds the model and the tokenizer; on failure
+/* Opens a checkpoint with its tokenizer and builds the model (lazy: see lb_model_load_lazy)
+ * and the tokenizer; on failure
  * everything opened so far is left in the out-pointers for the caller to release. */
-lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,
+lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings, bool lazy,
                             lb_checkpoint **checkpoint, lb_model **model,
                             lb_tokenizer **tokenizer);
 

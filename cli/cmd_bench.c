@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "common/cpu.h"
@@ -283,6 +284,16 @@ done:
     return gflops;
 }
 
+/* CPU seconds (user + system) this process has used so far. */
+static double process_cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0)
+        return 0.0;
+    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec +
+           (double)u.ru_stime.tv_sec + 1e-6 * (double)u.ru_stime.tv_usec;
+}
+
 /* Medians over the repeats of one GPTQ configuration. */
 typedef struct gptq_figures {
     double total, cholesky, sweep, trailing, other, trailing_gflops;
@@ -328,10 +339,18 @@ static int bench_gptq(lb_type type, int64_t rows, int64_t cols, int64_t threads,
     options.compare_rtn = false;
     double *total = runs, *chol = runs + repeat, *sweep = runs + 2 * repeat,
            *trail = runs + 3 * repeat, *other = runs + 4 * repeat, *gfl = runs + 5 * repeat;
+    /* CPU time the GPTQ calls got over what their phases could use (the Cholesky phase runs
+     * on one thread, the rest on `threads`): near 1 on an idle machine, well below when other
+     * processes took the cores. */
+    double cpu_seconds = 0.0, capacity_seconds = 0.0;
     for (int64_t i = 0; i < repeat; i++) {
         memcpy(h, hs.h, n2 * sizeof *h); /* lb_gptq_quantize destroys it; not timed */
         lb_gptq_report rep;
+        double cpu0 = process_cpu_seconds();
         status = lb_gptq_quantize(w, rows, cols, h, type, &options, out, &rep);
+        cpu_seconds += process_cpu_seconds() - cpu0;
+        capacity_seconds += rep.seconds_cholesky +
+                            (double)threads * (rep.seconds_total - rep.seconds_cholesky);
         if (status != LB_OK) {
             rc = lb_cli_fail("bench", status);
             goto done;
@@ -377,6 +396,7 @@ static int bench_gptq(lb_type type, int64_t rows, int64_t cols, int64_t threads,
         med.cholesky > 0.0 ? (1.0 + last.damp_raises) * 4.0 / 3.0 * n3 / med.cholesky * 1e-9
                            : 0.0;
     int64_t k = cols < GPTQ_BATCH ? cols : GPTQ_BATCH;
+    double cpu_share = capacity_seconds > 0.0 ? cpu_seconds / capacity_seconds : 0.0;
     if (json) {
         json_t *root = json_object();
         json_object_set_new(root, "mode", json_string("gptq"));
@@ -395,6 +415,7 @@ static int bench_gptq(lb_type type, int64_t rows, int64_t cols, int64_t threads,
         json_object_set_new(root, "seconds_trailing", json_real(med.trailing));
         json_object_set_new(root, "seconds_other", json_real(med.other));
         json_object_set_new(root, "runs_seconds_total", run_totals);
+        json_object_set_new(root, "cpu_share", json_real(cpu_share));
         json_object_set_new(root, "cholesky_gflops", json_real(cholesky_gflops));
         json_object_set_new(root, "trailing_flops", json_real(last.trailing_flops));
         json_object_set_new(root, "trailing_gflops", json_real(med.trailing_gflops));
@@ -425,7 +446,7 @@ static int bench_gptq(lb_type type, int64_t rows, int64_t cols, int64_t threads,
                (long long)rows, (long long)cols, (long long)threads, (long long)repeat);
         printf("  hessian   %9.3f s  %8.2f GFLOP/s  (lb_hessian_add, %lld tokens)\n",
                seconds_hessian, hessian_flops / seconds_hessian * 1e-9, (long long)tokens);
-        printf("  total     %9.3f s\n", med.total);
+        printf("  total     %9.3f s  (CPU share %.2f)\n", med.total, cpu_share);
         printf("  cholesky  %9.3f s  %8.2f GFLOP/s  (potrf+potri+potrf, nominal 4n^3/3)\n",
                med.cholesky, cholesky_gflops);
         printf("  sweep     %9.3f s\n", med.sweep);

@@ -157,7 +157,7 @@ int lb_cmd_eval(int argc, char **argv)
     size_t text_len = 0;
     int64_t n_tokens = 0;
     lb_status status =
-        lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
+        lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
     if (status == LB_OK)
         status = lb_cli_read_text(text_path, &text, &text_len);
     if (status != LB_OK) {

@@ -107,7 +107,7 @@ int lb_cmd_generate(int argc, char **argv)
     float *logits = NULL;
     int64_t n_prompt = 0;
     lb_status status =
-        lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
+        lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("generate", status);
         goto done;

@@ -95,7 +95,7 @@ int lb_cmd_imatrix(int argc, char **argv)
     int64_t n_tokens = 0;
     double t0 = omp_get_wtime();
     lb_status status =
-        lb_cli_open_model(argv[optind], &ckpt_settings, &ckpt, &model, &tokenizer);
+        lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
     if (status == LB_OK)
         status = lb_cli_read_text(calib_path, &text, &text_len);
     if (status == LB_OK && seqlen > ckpt->hparams.context_length)

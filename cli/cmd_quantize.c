@@ -254,7 +254,7 @@ int lb_cmd_quantize(int argc, char **argv)
     progress pr = {json, isatty(STDERR_FILENO) != 0, omp_get_wtime(), NULL};
     lb_status status;
     if (params.method == LB_QUANT_GPTQ) {
-        status = lb_cli_open_model(in_path, &ckpt_settings, &ckpt, &model, &tokenizer);
+        status = lb_cli_open_model(in_path, &ckpt_settings, true, &ckpt, &model, &tokenizer);
         if (status == LB_OK)
             status = lb_cli_read_text(calib_path, &text, &text_len);
     } else {

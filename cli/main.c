@@ -91,7 +91,7 @@ lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
     return LB_OK;
 }
 
-lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings,
+lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings, bool lazy,
                             lb_checkpoint **checkpoint, lb_model **model,
                             lb_tokenizer **tokenizer)
 {
@@ -100,7 +100,7 @@ lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *sett
         return status;
     if (!(*checkpoint)->vocab)
         return lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)", path);
-    if ((status = lb_model_load(model, *checkpoint)) != LB_OK)
+    if ((status = (lazy ? lb_model_load_lazy : lb_model_load)(model, *checkpoint)) != LB_OK)
         return status;
     return lb_tokenizer_create(tokenizer, (*checkpoint)->vocab);
 }

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "common/alloc.h"
@@ -599,4 +601,18 @@ lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *ckpt, int64_t index, 
             return status;
     }
     return LB_OK;
+}
+
+void lb_checkpoint_release_tensor(const lb_checkpoint *ckpt, int64_t index)
+{
+    if (!ckpt || index < 0 || index >= ckpt->n_tensors)
+        return;
+    const lb_checkpoint_tensor *t = &ckpt->tensors[index];
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)t->data + page - 1) / page * page;
+    uintptr_t end = ((uintptr_t)t->data + t->nbytes) / page * page;
+    /* Whole pages inside the tensor only: a neighbour's bytes on a shared page stay. Pages of a
+     * private read-only file mapping are simply read again on the next touch. */
+    if (end > start)
+        madvise((void *)start, (size_t)(end - start), MADV_DONTNEED);
 }

@@ -64,6 +64,11 @@ LB_API int64_t lb_checkpoint_find(const lb_checkpoint *checkpoint, const char *n
 LB_API lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *checkpoint, int64_t index,
                                              int64_t row0, int64_t n_rows, float *dst);
 
+/* Tells the kernel that the mapped pages of tensor `index` are not needed for now (they are
+ * read again from the file if touched), so that a pass over a large checkpoint does not keep
+ * it all resident. */
+LB_API void lb_checkpoint_release_tensor(const lb_checkpoint *checkpoint, int64_t index);
+
 /* Writes the checkpoint's llama.cpp metadata into a GGUF writer: architecture, general.name
  * and tokenizer; for a GGUF source its keys, less general.alignment, general.file_type,
  * general.quantization_version and lowbit.* (which a new file sets itself). */

@@ -21,8 +21,10 @@ typedef struct weight {
     const char *name;   /* llama.cpp name, owned by the checkpoint; NULL for an absent bias */
     int64_t n_in;       /* ne[0], the row length */
     int64_t n_out;      /* ne[1], the number of rows (1 for a vector) */
-    const float *data;  /* [n_out][n_in]: the mapped tensor or `owned`; NULL when absent */
+    const float *data;  /* [n_out][n_in]: the mapped tensor or `owned`; NULL when absent (or
+                           not acquired yet in a lazy model) */
     float *owned;       /* converted copy freed with the model, or NULL */
+    int64_t index;      /* the checkpoint tensor, -1 when absent */
 } weight;
 
 /* The parameters of one transformer block. */
@@ -53,6 +55,8 @@ struct lb_model {
     weight output;          /* [vocab][dim]; a non-owning copy of token_embd when tied */
     lb_linear_input_hook hook;
     void *hook_context;
+    bool lazy;              /* weights are made resident per group on acquire */
+    bool embd_acquired, output_acquired;
 };
 
 struct lb_model_state {
@@ -87,6 +91,60 @@ static void format_shape(char *buffer, size_t size, int n_dims, const int64_t *n
         snprintf(buffer + used, size - used, "}");
 }
 
+/* Makes the f32 view of a checked weight: the mapped tensor itself when it is aligned F32 in
+ * GGUF order, else a converted copy. */
+static lb_status materialize(const lb_model *model, weight *w)
+{
+    const lb_checkpoint *ckpt = model->checkpoint;
+    const lb_checkpoint_tensor *t = &ckpt->tensors[w->index];
+    int64_t ne0 = w->n_in;
+    bool aligned = ((uintptr_t)t->data % _Alignof(float)) == 0;
+    if (t->type == LB_TYPE_F32 && t->rope_permute_heads == 0 && aligned) {
+        w->data = t->data;
+        return LB_OK;
+    }
+    uint64_t count, bytes;
+    if (!lb_size_mul((uint64_t)ne0, (uint64_t)w->n_out, &count) ||
+        !lb_size_mul(count, sizeof(float), &bytes) || bytes > SIZE_MAX)
+        return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' is too large", ckpt->path,
+                        w->name);
+    w->owned = lb_malloc((size_t)bytes);
+    if (!w->owned)
+        return lb_error(LB_ERR_NOMEM, "out of memory converting '%s' to f32 (%llu bytes)",
+                        w->name, (unsigned long long)bytes);
+    w->data = w->owned;
+    const lb_type_info *info = lb_type_get((uint32_t)t->type);
+    lb_status status = LB_OK;
+    if (info->block_size == 1) {
+        status = lb_checkpoint_read_rows_f32(ckpt, w->index, 0, w->n_out, w->owned);
+    } else {
+        /* Packed rows are dequantized with the kernels' reference (GGUF files only: no rotary
+         * permutation applies to them). */
+        const lb_kernel_type *kernels = lb_kernels_type(t->type);
+        uint64_t row_bytes;
+        lb_type_row_bytes(t->type, ne0, &row_bytes);
+        for (int64_t r = 0; r < w->n_out; r++)
+            kernels->dequantize_row((const uint8_t *)t->data + (size_t)r * row_bytes,
+                                    w->owned + (size_t)r * (size_t)ne0, ne0);
+    }
+    /* The source pages were read once into the copy: let the kernel drop them. */
+    lb_checkpoint_release_tensor(ckpt, w->index);
+    return status;
+}
+
+/* Drops a weight's f32 view (a lazy model's release): the copy is freed, mapped pages are
+ * handed back to the kernel. The weight stays checked and can be materialized again. */
+static void dematerialize(const lb_model *model, weight *w)
+{
+    if (!w->data)
+        return;
+    if (!w->owned)
+        lb_checkpoint_release_tensor(model->checkpoint, w->index);
+    lb_free(w->owned);
+    w->owned = NULL;
+    w->data = NULL;
+}
+
 /* Finds `name`, checks its shape {ne0} (ne1 == 0) or {ne0, ne1}, type and size, and makes an
  * f32 view of it. An absent optional tensor leaves *w zeroed. */
 static lb_status load_weight(lb_model *model, weight *w, const char *name, int64_t ne0,
@@ -98,6 +156,7 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
     char want[96], found[96];
     format_shape(want, sizeof want, n_dims, expected);
     memset(w, 0, sizeof *w);
+    w->index = -1;
 
     int64_t index = lb_checkpoint_find(ckpt, name);
     if (index < 0) {
@@ -137,31 +196,8 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
     w->name = t->name;
     w->n_in = ne0;
     w->n_out = expected[1];
-    bool aligned = ((uintptr_t)t->data % _Alignof(float)) == 0;
-    if (t->type == LB_TYPE_F32 && t->rope_permute_heads == 0 && aligned) {
-        w->data = t->data;
-        return LB_OK;
-    }
-    uint64_t count;
-    if (!lb_size_mul((uint64_t)ne0, (uint64_t)w->n_out, &count) ||
-        !lb_size_mul(count, sizeof(float), &bytes) || bytes > SIZE_MAX)
-        return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' is too large", ckpt->path, name);
-    w->owned = lb_malloc((size_t)bytes);
-    if (!w->owned)
-        return lb_error(LB_ERR_NOMEM, "out of memory converting '%s' to f32 (%llu bytes)", name,
-                        (unsigned long long)bytes);
-    w->data = w->owned;
-    const lb_type_info *info = lb_type_get((uint32_t)t->type);
-    if (info->block_size == 1)
-        return lb_checkpoint_read_rows_f32(ckpt, index, 0, w->n_out, w->owned);
-    /* Packed rows are dequantized with the kernels' reference (GGUF files only: no rotary
-     * permutation applies to them). */
-    uint64_t row_bytes;
-    lb_type_row_bytes(t->type, ne0, &row_bytes);
-    for (int64_t r = 0; r < w->n_out; r++)
-        kernels->dequantize_row((const uint8_t *)t->data + (size_t)r * row_bytes,
-                                w->owned + (size_t)r * (size_t)ne0, ne0);
-    return LB_OK;
+    w->index = index;
+    return model->lazy ? LB_OK : materialize(model, w);
 }
 
 /* Architecture and dimensions: positive, consistent, and small enough for BLAS's int sizes. */
@@ -206,6 +242,17 @@ static lb_status check_hparams(lb_model *model)
     return LB_OK;
 }
 
+/* Every weight of a block, for loops over them. */
+enum { BLOCK_WEIGHTS = 12 };
+static void block_weight_list(block_weights *L, weight **all)
+{
+    weight *list[BLOCK_WEIGHTS] = {&L->attn_norm,   &L->attn_q,      &L->attn_k,
+                                   &L->attn_v,      &L->attn_q_bias, &L->attn_k_bias,
+                                   &L->attn_v_bias, &L->attn_output, &L->ffn_norm,
+                                   &L->ffn_gate,    &L->ffn_up,      &L->ffn_down};
+    memcpy(all, list, sizeof list);
+}
+
 static lb_status load_layer(lb_model *model, int64_t l)
 {
     const lb_hparams *hp = &model->hp;
@@ -240,7 +287,7 @@ static lb_status load_layer(lb_model *model, int64_t l)
     return LB_OK;
 }
 
-lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint)
+static lb_status model_load(lb_model **out, const lb_checkpoint *checkpoint, bool lazy)
 {
     if (!out || !checkpoint)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_load: NULL argument");
@@ -250,6 +297,7 @@ lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint)
         return lb_error(LB_ERR_NOMEM, "out of memory");
     model->checkpoint = checkpoint;
     model->hp = checkpoint->hparams;
+    model->lazy = lazy;
     const lb_hparams *hp = &model->hp;
     lb_status status = check_hparams(model);
     if (status != LB_OK)
@@ -268,7 +316,7 @@ lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint)
     if (status == LB_OK)
         status = load_weight(model, &model->output, "output.weight", hp->dim, hp->vocab_size,
                              true);
-    if (status == LB_OK && !model->output.data) {
+    if (status == LB_OK && model->output.index < 0) {
         /* Tied embeddings (or a file that dropped output.weight, as llama.cpp accepts): the
          * classifier is the embedding matrix. */
         model->output = model->token_embd;
@@ -281,6 +329,75 @@ done:
     }
     *out = model;
     return LB_OK;
+}
+
+lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint)
+{
+    return model_load(out, checkpoint, false);
+}
+
+lb_status lb_model_load_lazy(lb_model **out, const lb_checkpoint *checkpoint)
+{
+    return model_load(out, checkpoint, true);
+}
+
+/* Tied output: the classifier views token_embd's current data. */
+static bool output_is_tied(const lb_model *model)
+{
+    return model->output.index == model->token_embd.index;
+}
+
+lb_status lb_model_acquire(lb_model *model, int64_t group)
+{
+    lb_status status = LB_OK;
+    if (group >= 0 && group < model->hp.n_layers) {
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[group], all);
+        for (int i = 0; i < BLOCK_WEIGHTS && status == LB_OK; i++)
+            if (all[i]->index >= 0 && !all[i]->data)
+                status = materialize(model, all[i]);
+    } else if (group == LB_MODEL_EMBED_LAYER || group == LB_MODEL_OUTPUT_LAYER) {
+        bool output = group == LB_MODEL_OUTPUT_LAYER;
+        if (!model->token_embd.data && (!output || output_is_tied(model)))
+            status = materialize(model, &model->token_embd);
+        if (output && status == LB_OK && !model->output_norm.data)
+            status = materialize(model, &model->output_norm);
+        if (output && status == LB_OK && !output_is_tied(model) && !model->output.data)
+            status = materialize(model, &model->output);
+        if (output && output_is_tied(model))
+            model->output.data = model->token_embd.data;
+        if (status == LB_OK)
+            *(output ? &model->output_acquired : &model->embd_acquired) = true;
+    } else {
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_acquire: no group %lld", (long long)group);
+    }
+    return status;
+}
+
+void lb_model_release(lb_model *model, int64_t group)
+{
+    if (!model->lazy)
+        return;
+    if (group >= 0 && group < model->hp.n_layers) {
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[group], all);
+        for (int i = 0; i < BLOCK_WEIGHTS; i++)
+            dematerialize(model, all[i]);
+        return;
+    }
+    if (group == LB_MODEL_OUTPUT_LAYER) {
+        model->output_acquired = false;
+        dematerialize(model, &model->output_norm);
+        if (output_is_tied(model))
+            model->output.data = NULL;
+        else
+            dematerialize(model, &model->output);
+    } else if (group == LB_MODEL_EMBED_LAYER) {
+        model->embd_acquired = false;
+    }
+    /* The embedding goes when neither the lookup nor a tied classifier needs it. */
+    if (!model->embd_acquired && !(output_is_tied(model) && model->output_acquired))
+        dematerialize(model, &model->token_embd);
 }
 
 static void weight_free(weight *w)
@@ -296,11 +413,9 @@ void lb_model_free(lb_model **modelp)
     lb_model *model = *modelp;
     if (model->layers) {
         for (int64_t l = 0; l < model->hp.n_layers; l++) {
-            block_weights *L = &model->layers[l];
-            weight *all[] = {&L->attn_norm,   &L->attn_q,      &L->attn_k,      &L->attn_v,
-                             &L->attn_q_bias, &L->attn_k_bias, &L->attn_v_bias, &L->attn_output,
-                             &L->ffn_norm,    &L->ffn_gate,    &L->ffn_up,      &L->ffn_down};
-            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            weight *all[BLOCK_WEIGHTS];
+            block_weight_list(&model->layers[l], all);
+            for (int i = 0; i < BLOCK_WEIGHTS; i++)
                 weight_free(all[i]);
         }
     }
@@ -325,11 +440,9 @@ lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data
     else if (model->output.name && strcmp(model->output.name, name) == 0)
         found = &model->output;
     for (int64_t l = 0; l < model->hp.n_layers && !found; l++) {
-        block_weights *L = &model->layers[l];
-        weight *all[] = {&L->attn_norm,   &L->attn_q,      &L->attn_k,      &L->attn_v,
-                         &L->attn_q_bias, &L->attn_k_bias, &L->attn_v_bias, &L->attn_output,
-                         &L->ffn_norm,    &L->ffn_gate,    &L->ffn_up,      &L->ffn_down};
-        for (size_t i = 0; i < sizeof all / sizeof all[0] && !found; i++)
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[l], all);
+        for (int i = 0; i < BLOCK_WEIGHTS && !found; i++)
             if (all[i]->name && strcmp(all[i]->name, name) == 0)
                 found = all[i];
     }
@@ -337,7 +450,7 @@ lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data
         lb_free(data);
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_replace_weight: no weight '%s'", name);
     }
-    bool tied = found == &model->token_embd && model->output.data == model->token_embd.data;
+    bool tied = found == &model->token_embd && output_is_tied(model);
     lb_free(found->owned);
     found->owned = data;
     found->data = data;
@@ -680,6 +793,8 @@ lb_status lb_model_embed(const lb_model *model, const int32_t *tokens, int64_t n
 {
     if (!model || !tokens || !x || n_tokens < 0)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_embed: NULL argument or negative count");
+    if (!model->token_embd.data)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_embed: the embedding is not acquired");
     int64_t dim = model->hp.dim;
     for (int64_t t = 0; t < n_tokens; t++) {
         if (tokens[t] < 0 || tokens[t] >= model->hp.vocab_size)
@@ -704,6 +819,9 @@ lb_status lb_model_block_forward(const lb_model *model, lb_model_state *state, i
     if (!x || layer < 0 || layer >= model->hp.n_layers)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_block_forward: layer %lld of %lld",
                         (long long)layer, (long long)model->hp.n_layers);
+    if (!model->layers[layer].attn_q.data)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_block_forward: block %lld is not acquired",
+                        (long long)layer);
     /* Attending to positions this layer never computed would read stale or unset memory. */
     if (pos0 > state->n_cached[layer])
         return lb_error(LB_ERR_INVALID_ARG,
@@ -723,6 +841,8 @@ lb_status lb_model_output(const lb_model *model, lb_model_state *state, const fl
         return status;
     if (!x || !logits)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_output: NULL x or logits");
+    if (!model->output.data || !model->output_norm.data)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_output: the output layer is not acquired");
     rmsnorm(state->xb, x, &model->output_norm, n_tokens, model->hp.rms_eps);
     call_hook(model, &model->output, LB_MODEL_OUTPUT_LAYER, state->xb, n_tokens);
     linear_forward(&model->output, state->xb, logits, n_tokens);

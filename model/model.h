@@ -22,12 +22,24 @@ typedef void (*lb_linear_input_hook)(void *context, const char *tensor_name, int
 /* The `layer` that the hook receives for the output layer (after the final norm), whose weight
  * is output.weight, or token_embd.weight when the embeddings are tied. */
 #define LB_MODEL_OUTPUT_LAYER (-1)
+/* The weight group of the token embedding lookup (lb_model_acquire). */
+#define LB_MODEL_EMBED_LAYER (-2)
 
 /* Builds the model over an open checkpoint, which must outlive it. F32 weights are used in
  * place (memory-mapped); F16 and BF16 weights are converted to f32 tiles on the fly or at load
  * (documented in the .c). Checks that every tensor the architecture needs is present with the
  * right shape. Errors: LB_ERR_CORRUPT_FILE / LB_ERR_UNSUPPORTED naming the tensor. */
 LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
+
+/* A lazy model checks every tensor at load but makes none resident: a group of weights (a
+ * block 0..n_layers-1, LB_MODEL_EMBED_LAYER for the embedding lookup, LB_MODEL_OUTPUT_LAYER for
+ * the final norm and classifier) must be acquired before the functions that use it, and
+ * release drops its converted copies and hands mapped pages back to the kernel. So the
+ * layer-sequential quantizer holds one block's f32 weights at a time. In an eager model (
+ * lb_model_load) acquire is a no-op check and release does nothing. */
+LB_API lb_status lb_model_load_lazy(lb_model **out, const lb_checkpoint *checkpoint);
+LB_API lb_status lb_model_acquire(lb_model *model, int64_t group);
+LB_API void lb_model_release(lb_model *model, int64_t group);
 LB_API void lb_model_free(lb_model **model);
 LB_API const lb_hparams *lb_model_hparams(const lb_model *model);
 

@@ -178,9 +178,12 @@ static lb_status calibration_start(pipeline *pl)
                                               windows);
     if (status == LB_OK)
         status = lb_model_state_create(&pl->state, pl->model, p->seqlen, p->seqlen);
+    if (status == LB_OK)
+        status = lb_model_acquire(pl->model, LB_MODEL_EMBED_LAYER);
     for (int64_t s = 0; s < p->nsamples && status == LB_OK; s++)
         status = lb_model_embed(pl->model, windows + s * p->seqlen, p->seqlen,
                                 pl->acts + (size_t)(s * p->seqlen * hp->dim));
+    lb_model_release(pl->model, LB_MODEL_EMBED_LAYER);
     lb_free(windows);
     return status;
 }
@@ -350,6 +353,7 @@ static lb_status scan_nonfinite(pipeline *pl)
                 pl->summary->n_nonfinite++;
             }
         }
+        lb_checkpoint_release_tensor(ckpt, ot->index);
     }
     lb_free(buffer);
     /* The model was built over the raw tensors: give it the zeroed ones. */
@@ -383,6 +387,7 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
     if (!*w)
         return lb_error(LB_ERR_NOMEM, "out of memory reading '%s'", ct->name);
     lb_status status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, 0, *rows, *w);
+    lb_checkpoint_release_tensor(pl->ckpt, t->index);
     if (status != LB_OK) {
         lb_free(*w);
         *w = NULL;
@@ -394,7 +399,7 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
 
 /* Rounds tensor t (with the Hessian of its inputs when GPTQ) into t->packed, and with a model,
  * makes the model use the rounded weights from now on. */
-static lb_status quantize_matrix(pipeline *pl, out_tensor *t, const lb_hessian *hs)
+static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bool last_user)
 {
     const lb_quantize_params *p = pl->p;
     const char *name = pl->ckpt->tensors[t->index].name;
@@ -421,12 +426,17 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, const lb_hessian *
             status = lb_row_from_f32(t->type, w + r * cols,
                                      (uint8_t *)t->packed + r * row_bytes, cols);
     } else if (hs) {
-        h = lb_malloc((size_t)(cols * cols) * sizeof *h);
-        if (!h) {
+        /* GPTQ works in its H: the last matrix of a group takes the group's own (the biggest,
+         * ffn_down's, is never copied), the others a copy. */
+        if (last_user) {
+            h = hs->h;
+            hs->h = NULL;
+        } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
+            memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
+        } else {
             status = lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
             goto done;
         }
-        memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
         status = lb_gptq_quantize(w, rows, cols, h, t->type, &p->gptq, t->packed, &gptq);
         if (status != LB_OK) {
             status = lb_error_prefix(status, "'%s'", name);
@@ -483,22 +493,27 @@ done:
 
 static lb_status run_block(pipeline *pl, int64_t layer)
 {
-    lb_status status = LB_OK;
-    if (pl->gptq)
+    lb_status status = pl->model ? lb_model_acquire(pl->model, layer) : LB_OK;
+    if (status == LB_OK && pl->gptq)
         status = calibration_block(pl, layer, true);
     for (int64_t i = 0; i < pl->n_tensors && status == LB_OK; i++) {
         out_tensor *t = &pl->tensors[i];
-        if (t->layer == layer && t->matrix)
-            status = quantize_matrix(pl, t, pl->gptq ? &pl->hessians[group_of(t->role)] : NULL);
+        if (t->layer != layer || !t->matrix)
+            continue;
+        int g = group_of(t->role);
+        bool last_user = true;
+        for (int64_t j = i + 1; j < pl->n_tensors; j++)
+            if (pl->tensors[j].layer == layer && pl->tensors[j].matrix &&
+                group_of(pl->tensors[j].role) == g)
+                last_user = false;
+        status = quantize_matrix(pl, t, pl->gptq ? &pl->hessians[g] : NULL, last_user);
+        if (pl->gptq && last_user)
+            lb_hessian_free(&pl->hessians[g]);
     }
     if (status == LB_OK && pl->gptq)
         status = calibration_block(pl, layer, false);
-    if (status == LB_OK && pl->gptq) {
-        /* This block's Hessians are not needed any more; the next block may differ in size
-         * only for ffn_down, which is reallocated by the hook if so. */
-        for (int g = 0; g < N_GROUPS; g++)
-            lb_hessian_free(&pl->hessians[g]);
-    }
+    if (pl->model)
+        lb_model_release(pl->model, layer);
     return status;
 }
 
@@ -524,14 +539,18 @@ static lb_status finish_globals(pipeline *pl)
     int64_t classifier = pl->output >= 0 ? pl->output : pl->tied ? pl->embd : -1;
     if (classifier < 0 || !pl->tensors[classifier].matrix || pl->tensors[classifier].packed)
         return LB_OK;
-    const lb_hessian *hs = NULL;
+    lb_hessian *hs = NULL;
     if (pl->gptq) {
-        status = calibration_block(pl, -1, true);
+        status = lb_model_acquire(pl->model, LB_MODEL_OUTPUT_LAYER);
+        if (status == LB_OK)
+            status = calibration_block(pl, LB_MODEL_OUTPUT_LAYER, true);
         hs = &pl->hessians[GROUP_OUTPUT];
     }
     if (status == LB_OK)
-        status = quantize_matrix(pl, &pl->tensors[classifier], hs);
+        status = quantize_matrix(pl, &pl->tensors[classifier], hs, true);
     lb_hessian_free(&pl->hessians[GROUP_OUTPUT]);
+    if (pl->model)
+        lb_model_release(pl->model, LB_MODEL_OUTPUT_LAYER);
     return status;
 }
 
@@ -701,7 +720,7 @@ lb_status lb_quantize_model(const lb_checkpoint *ckpt, lb_model *model, const ch
     /* An untied embedding is rounded first, so that calibration starts from what the file
      * holds; a tied one is rounded last, with the classifier's Hessian. */
     if (status == LB_OK && pl.embd >= 0 && !pl.tied && pl.tensors[pl.embd].matrix)
-        status = quantize_matrix(&pl, &pl.tensors[pl.embd], NULL);
+        status = quantize_matrix(&pl, &pl.tensors[pl.embd], NULL, true);
     if (status == LB_OK && pl.gptq)
         status = calibration_start(&pl);
     if (status == LB_OK)

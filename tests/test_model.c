@@ -417,6 +417,46 @@ done:
     lb_free(logits);
 }
 
+/* A lazy model: nothing runs before its group is acquired; block by block with acquire and
+ * release it gives the eager model's logits bit for bit, also after a release and acquire
+ * again. */
+static void test_lazy(const lb_checkpoint *ckpt, const int32_t *tokens, const float *reference)
+{
+    lb_model *lazy = NULL;
+    CHECK_OK(lb_model_load_lazy(&lazy, ckpt));
+    if (!lazy)
+        return;
+    const lb_hparams *hp = lb_model_hparams(lazy);
+    float *x = lb_malloc((size_t)(SEQ * hp->dim) * sizeof *x);
+    float *logits = lb_malloc((size_t)(SEQ * hp->vocab_size) * sizeof *logits);
+    lb_model_state *state = NULL;
+    CHECK_OK(lb_model_state_create(&state, lazy, SEQ, SEQ));
+    CHECK(lb_model_embed(lazy, tokens, SEQ, x) == LB_ERR_INVALID_ARG);
+    CHECK(lb_model_block_forward(lazy, state, 0, x, SEQ, 0) == LB_ERR_INVALID_ARG);
+    CHECK(lb_model_acquire(lazy, hp->n_layers) == LB_ERR_INVALID_ARG);
+    for (int round = 0; round < 2; round++) {
+        CHECK_OK(lb_model_acquire(lazy, LB_MODEL_EMBED_LAYER));
+        CHECK_OK(lb_model_embed(lazy, tokens, SEQ, x));
+        lb_model_release(lazy, LB_MODEL_EMBED_LAYER);
+        for (int64_t l = 0; l < hp->n_layers; l++) {
+            CHECK_OK(lb_model_acquire(lazy, l));
+            CHECK_OK(lb_model_block_forward(lazy, state, l, x, SEQ, 0));
+            lb_model_release(lazy, l);
+            CHECK(lb_model_block_forward(lazy, state, l, x, SEQ, 0) == LB_ERR_INVALID_ARG);
+        }
+        CHECK(lb_model_output(lazy, state, x, SEQ, logits) == LB_ERR_INVALID_ARG);
+        CHECK_OK(lb_model_acquire(lazy, LB_MODEL_OUTPUT_LAYER));
+        CHECK_OK(lb_model_output(lazy, state, x, SEQ, logits));
+        lb_model_release(lazy, LB_MODEL_OUTPUT_LAYER);
+        CHECK(memcmp(logits, reference, (size_t)(SEQ * hp->vocab_size) * sizeof *logits) == 0);
+    }
+    printf("lazy model: block by block with acquire/release == eager forward\n");
+    lb_model_state_free(&state);
+    lb_free(x);
+    lb_free(logits);
+    lb_model_free(&lazy);
+}
+
 /* ---- (7) Hugging Face layout (q/k rows in half-split rotary order) ---- */
 
 static void test_hf(const int32_t *tokens, const float *reference, int64_t vocab)
@@ -690,6 +730,7 @@ int main(void)
         test_threads(model, tokens);
         test_gguf(ckpt, tokens, logits);
         test_hook_and_blocks(model, tokens, logits);
+        test_lazy(ckpt, tokens, logits);
         test_biases(model, tokens);
         test_hf(tokens, logits, hp->vocab_size);
     }
