@@ -128,6 +128,8 @@ static lb_status synthetic_hessian(int64_t cols, int64_t tokens, uint64_t seed, 
     float *g = lb_malloc((size_t)(batch * GPTQ_LATENT) * sizeof *g);
     float *x = lb_malloc((size_t)(batch * cols) * sizeof *x);
     lb_status status = LB_OK;
+    int blas = -1;
+    memset(hs, 0, sizeof *hs);
     *seconds = 0.0;
     *flops = 0.0;
     if (!scale || !m || !g || !x) {
@@ -143,6 +145,9 @@ static lb_status synthetic_hessian(int64_t cols, int64_t tokens, uint64_t seed, 
     for (int64_t l = 0; l < GPTQ_LATENT; l++)
         for (int64_t c = 0; c < cols; c++)
             m[l * cols + c] = (float)(rng_normal(&rng) / sqrt((double)GPTQ_LATENT)) * scale[c];
+    /* The small G M products run on one BLAS thread: OpenBLAS workers left spinning between
+     * them would compete with lb_hessian_add's OpenMP threads. */
+    blas = lb_linalg_blas_threads_pin();
     for (int64_t t0 = 0; t0 < tokens; t0 += batch) {
         int64_t nt = tokens - t0 < batch ? tokens - t0 : batch;
         for (int64_t i = 0; i < nt * GPTQ_LATENT; i++)
@@ -165,6 +170,8 @@ static lb_status synthetic_hessian(int64_t cols, int64_t tokens, uint64_t seed, 
         *flops += 2.0 * (double)r * (double)(cols - t0) * (double)tokens;
     }
 done:
+    if (blas >= 0)
+        lb_linalg_blas_threads_restore(blas);
     if (status != LB_OK)
         lb_hessian_free(hs);
     lb_free(scale);
