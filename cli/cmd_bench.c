@@ -48,44 +48,6 @@ static void print_usage(FILE *out)
             "  -h, --help    this text\n");
 }
 
-/* Median ns of cblas_sgemv (batch 1) or cblas_sgemm on the f32 matrix, rotating copies. */
-static double bench_blas(const lb_bench_matrix *f32, int64_t batch, int threads)
-{
-    int64_t rows = f32->rows, cols = f32->cols;
-    int64_t max_calls = batch == 1 ? 25 : batch <= 8 ? 11 : batch <= 32 ? 7 : 3;
-    float *x = lb_malloc((size_t)(batch * cols) * sizeof(float));
-    float *y = lb_malloc((size_t)(batch * rows) * sizeof(float));
-    double *times = lb_malloc((size_t)max_calls * sizeof(double));
-    double median = -1.0;
-    if (!x || !y || !times)
-        goto cleanup;
-    for (int64_t i = 0; i < batch * cols; i++)
-        x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
-    openblas_set_num_threads(threads);
-    int64_t calls = 0;
-    for (int64_t i = 0; i <= max_calls; i++) {
-        const float *w = lb_bench_matrix_copy(f32, i);
-        double t0 = lb_bench_now_ns();
-        if (batch == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, w, (int)cols,
-                        x, 1, 0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)rows,
-                        (int)cols, 1.0f, x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
-        double t = lb_bench_now_ns() - t0;
-        if (i > 0) /* the first call is warm-up */
-            times[calls++] = t;
-        if (i == 0 && t > 0.25e9)
-            max_calls = 1;
-    }
-    median = lb_bench_median(times, calls);
-cleanup:
-    lb_free(x);
-    lb_free(y);
-    lb_free(times);
-    return median;
-}
-
 /* ---- bench gptq ---------------------------------------------------------------------------- */
 
 /* Columns per lazy batch and rows per work item of lb_gptq_quantize (its defaults): the shape
@@ -599,7 +561,7 @@ int lb_cmd_bench(int argc, char **argv)
     lb_bench_result r;
     int64_t max_calls = batch == 1 ? 25 : batch <= 8 ? 11 : batch <= 32 ? 7 : 3;
     status = lb_bench_gemm(&dsp, &m, batch, (int)threads, max_calls, &r);
-    double blas_ns = status == LB_OK ? bench_blas(&f32, batch, (int)threads) : -1.0;
+    double blas_ns = status == LB_OK ? lb_bench_blas_ns(&f32, batch, (int)threads, lb_bench_max_calls(batch)) : -1.0;
     uint64_t weight_bytes = m.bytes, copies = (uint64_t)m.copies;
     lb_bench_matrix_free(&m);
     lb_bench_matrix_free(&f32);

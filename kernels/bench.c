@@ -1,6 +1,7 @@
 /* Benchmark helpers: clock, read bandwidth, cache-defeating matrices, timed lb_gemm. */
 #include "kernels/bench.h"
 
+#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,4 +269,47 @@ cleanup:
     lb_free(ws);
     lb_free(times);
     return status;
+}
+
+/* Median ns of cblas_sgemv (batch 1) or cblas_sgemm on the f32 matrix, rotating copies. */
+int64_t lb_bench_max_calls(int64_t batch)
+{
+    return batch == 1 ? 25 : batch <= 8 ? 11 : batch <= 32 ? 7 : 3;
+}
+
+double lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
+                        int64_t max_calls)
+{
+    int64_t rows = f32->rows, cols = f32->cols;
+    float *x = lb_malloc((size_t)(batch * cols) * sizeof(float));
+    float *y = lb_malloc((size_t)(batch * rows) * sizeof(float));
+    double *times = lb_malloc((size_t)max_calls * sizeof(double));
+    double median = -1.0;
+    if (!x || !y || !times)
+        goto cleanup;
+    for (int64_t i = 0; i < batch * cols; i++)
+        x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+    openblas_set_num_threads(threads);
+    int64_t calls = 0;
+    for (int64_t i = 0; i <= max_calls; i++) {
+        const float *w = lb_bench_matrix_copy(f32, i);
+        double t0 = lb_bench_now_ns();
+        if (batch == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, w, (int)cols,
+                        x, 1, 0.0f, y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)rows,
+                        (int)cols, 1.0f, x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
+        double t = lb_bench_now_ns() - t0;
+        if (i > 0) /* the first call is warm-up */
+            times[calls++] = t;
+        if (i == 0 && t > 0.25e9)
+            max_calls = 1;
+    }
+    median = lb_bench_median(times, calls);
+cleanup:
+    lb_free(x);
+    lb_free(y);
+    lb_free(times);
+    return median;
 }

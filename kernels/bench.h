@@ -61,4 +61,12 @@ LB_API lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix 
 /* Median of n doubles (sorts them in place). */
 LB_API double lb_bench_median(double *values, int64_t n);
 
+/* Timed calls per measurement at a batch size (fewer for the long large-batch ones). */
+LB_API int64_t lb_bench_max_calls(int64_t batch);
+
+/* The f32 baseline of the same run: median ns of cblas_sgemv (batch 1) or cblas_sgemm on the
+ * matrix's rotating copies, OpenBLAS on `threads` threads; -1 when out of memory. */
+LB_API double lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
+                               int64_t max_calls);
+
 #endif

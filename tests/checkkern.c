@@ -392,44 +392,6 @@ static void run_checks(const isa_level *levels, int n_levels, uint64_t seed)
 
 /* ---- --bench ---- */
 
-/* Median ns of the CBLAS f32 baseline (sgemv for batch 1, sgemm otherwise) on `f32`. */
-static double bench_blas(const lb_bench_matrix *f32, int64_t batch, int threads,
-                         int64_t max_calls)
-{
-    int64_t rows = f32->rows, cols = f32->cols;
-    float *x = malloc((size_t)(batch * cols) * sizeof(float));
-    float *y = malloc((size_t)(batch * rows) * sizeof(float));
-    double *times = malloc((size_t)max_calls * sizeof(double));
-    for (int64_t i = 0; i < batch * cols; i++)
-        x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
-    openblas_set_num_threads(threads);
-    int64_t calls = 0;
-    for (int64_t i = 0; i <= max_calls; i++) {
-        const float *w = lb_bench_matrix_copy(f32, i);
-        double t0 = lb_bench_now_ns();
-        if (batch == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, w, (int)cols,
-                        x, 1, 0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)rows,
-                        (int)cols, 1.0f, x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
-        double t = lb_bench_now_ns() - t0;
-        if (i > 0) /* the first call is warm-up */
-            times[calls++] = t;
-        if (i == 0 && t > 0.25e9)
-            max_calls = 1;
-    }
-    double median = lb_bench_median(times, calls);
-    free(x);
-    free(y);
-    free(times);
-    return median;
-}
-
-static int64_t bench_max_calls(int64_t batch)
-{
-    return batch == 1 ? 25 : batch <= 8 ? 11 : batch <= 32 ? 7 : 3;
-}
 
 static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
 {
@@ -461,7 +423,7 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
             for (size_t ti = 0; ti < 2; ti++) {
                 int64_t batch = batches[bi];
                 int threads = thread_counts[ti];
-                double ns = bench_blas(&f32, batch, threads, bench_max_calls(batch));
+                double ns = lb_bench_blas_ns(&f32, batch, threads, lb_bench_max_calls(batch));
                 double gbps = (double)f32.bytes / ns;
                 printf("%-6s %-5s %5" PRId64 "x%-5" PRId64 " %5" PRId64 " %3d %13.0f %9.2f %9.2f "
                        "%7.2f\n", "cblas", "F32", rows, cols, batch, threads, ns, gbps,
@@ -498,7 +460,7 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
                         int64_t batch = batches[bi];
                         int threads = thread_counts[ti];
                         lb_bench_result r;
-                        if (lb_bench_gemm(&dsp, &m, batch, threads, bench_max_calls(batch),
+                        if (lb_bench_gemm(&dsp, &m, batch, threads, lb_bench_max_calls(batch),
                                           &r) != LB_OK) {
                             fprintf(stderr, "checkkern: %s\n", lb_last_error());
                             continue;
