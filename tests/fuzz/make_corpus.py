@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'malformed'))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import make_llama2c  # noqa: E402  (the tiny llama2.c model and tokenizer live there)
 import make_imatrix  # noqa: E402  (valid imatrix files of both layouts live there)
+import make_spm  # noqa: E402  (the protobuf encoders for tokenizer.model live there)
 
 # ---- GGUF ----
 UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64 = range(13)
@@ -234,6 +235,56 @@ def imatrix_files():
     }
 
 
+# ---- SentencePiece tokenizer.model (protobuf ModelProto) ----
+
+def spm_files():
+    pb = make_spm
+    # Pieces of every type, a score of each sign, and no trainer spec: the default ids.
+    minimal = pb.pieces(pb.PIECES[:3] + [('<0x0A>', 0.0, pb.BYTE), (pb.SP + 'a', -1.5, pb.NORMAL),
+                                         ('<user>', 0.0, pb.USER_DEFINED),
+                                         ('<unused>', 0.0, pb.UNUSED), ('b', 2.0, pb.NORMAL)])
+    # The trainer spec and normalizer spec a real model has, in its field order.
+    spec_extra = (pb.ld(pb.TRAINER_UNK_PIECE, '<unk>') + pb.ld(pb.TRAINER_BOS_PIECE, '<s>') +
+                  pb.ld(pb.TRAINER_EOS_PIECE, '</s>') + pb.vint(pb.TRAINER_BYTE_FALLBACK, 1))
+    full = (pb.pieces() + pb.ld(pb.MODEL_TRAINER_SPEC,
+                                pb.ld(1, 'corpus.txt') + pb.ld(2, 'tokenizer') +
+                                pb.vint(pb.TRAINER_MODEL_TYPE, pb.BPE) +
+                                pb.vint(pb.TRAINER_VOCAB_SIZE, len(pb.PIECES)) +
+                                pb.f32(10, 0.9995) +
+                                pb.vint(pb.TRAINER_UNK_ID, 0) + pb.vint(pb.TRAINER_BOS_ID, 1) +
+                                pb.vint(pb.TRAINER_EOS_ID, 2) + pb.vint(pb.TRAINER_PAD_ID, -1) +
+                                spec_extra) +
+            pb.normalizer_spec('identity', b'\x00\x01\x02\x03', True, False, True) +
+            pb.ld(pb.MODEL_DENORMALIZER_SPEC, pb.ld(1, 'identity')))
+    # Unknown fields of every wire type (varint, 64-bit, length-delimited, 32-bit) at the top
+    # level, inside pieces and inside the trainer spec; the reader skips them all.
+    unknown = (pb.vint(99, 7) + pb.fixed64(98) + pb.ld(97, b'skip me') + pb.fixed32(96) +
+               pb.vint(2**29 - 1, 2**64 - 1))
+    odd = pb.vint(200, 1) + pb.fixed64(201) + pb.ld(202, b'\x0a\x01x') + pb.fixed32(203)
+    unknown_fields = (unknown + b''.join(pb.piece(*e, extra=odd) for e in pb.PIECES[:5]) +
+                      pb.ld(pb.MODEL_SELF_TEST_DATA, pb.ld(1, pb.ld(1, 'a') + pb.ld(2, 'b'))) +
+                      pb.trainer_spec(model_type=pb.UNIGRAM, extra=odd) + unknown)
+    # Ids absent (-1) and set by a second trainer spec, which merges with the first; pieces
+    # with an explicit NORMAL type, no score, an embedded NUL and a raw space.
+    merged = (pb.ld(pb.MODEL_PIECES, pb.ld(pb.PIECE_TEXT, '<unk>') + pb.vint(pb.PIECE_TYPE, 2)) +
+              pb.ld(pb.MODEL_PIECES, pb.ld(pb.PIECE_TEXT, 'a\x00b') + pb.vint(pb.PIECE_TYPE, 1)) +
+              pb.ld(pb.MODEL_PIECES, pb.vint(pb.PIECE_TYPE, 1) + pb.ld(pb.PIECE_TEXT, ' x ')) +
+              pb.trainer_spec(unk=0, bos=-1, eos=-1, pad=None) +
+              pb.trainer_spec(unk=None, bos=None, eos=2, pad=1))
+    # Llama 2's layout in small: <unk> <s> </s>, byte pieces, then merges by score.
+    byte_pieces = (pb.PIECES[:3] + [('<0x%02X>' % b, 0.0, pb.BYTE) for b in range(0, 256, 8)] +
+                   [(pb.SP + pb.SP, -1e9, pb.NORMAL), (pb.SP + 't', -1.0, pb.NORMAL),
+                    ('er', -2.0, pb.NORMAL), (pb.SP, -3.0, pb.NORMAL)])
+    llama_like = pb.model(byte_pieces)
+    return {
+        'minimal.model': minimal,
+        'trainer_normalizer.model': full,
+        'unknown_fields.model': unknown_fields,
+        'ids_absent_merged_spec.model': merged,
+        'llama_like.model': llama_like,
+    }
+
+
 def write(target, files):
     path = os.path.join(HERE, 'corpus', target)
     os.makedirs(path, exist_ok=True)
@@ -250,6 +301,7 @@ def main():
     write('llama2c', llama2c_files())
     write('tokenizer_bin', tokenizer_files())
     write('imatrix', imatrix_files())
+    write('spm_model', spm_files())
 
 
 if __name__ == '__main__':
