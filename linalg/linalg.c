@@ -21,16 +21,16 @@ lb_status lb_linalg_cholesky_upper(double *a, int64_t n)
     return LB_OK;
 }
 
-lb_status lb_linalg_inverse_from_cholesky_upper(double *a, int64_t n)
+lb_status lb_linalg_triangular_inverse_upper(double *a, int64_t n)
 {
     if (!a || n < 1 || n > INT32_MAX)
         return lb_error(LB_ERR_INVALID_ARG, "inverse: bad matrix (n = %lld)", (long long)n);
-    lapack_int info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, a, (lapack_int)n);
+    lapack_int info = LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'U', 'N', (lapack_int)n, a, (lapack_int)n);
     if (info > 0)
         return lb_error(LB_ERR_NOT_POSITIVE_DEFINITE,
-                        "inverse: the Cholesky factor has a zero at diagonal %d", (int)info);
+                        "inverse: the triangular factor has a zero at diagonal %d", (int)info);
     if (info < 0)
-        return lb_error(LB_ERR_INVALID_ARG, "inverse: LAPACKE_dpotri argument %d", (int)-info);
+        return lb_error(LB_ERR_INVALID_ARG, "inverse: LAPACKE_dtrtri argument %d", (int)-info);
     return LB_OK;
 }
 
@@ -39,6 +39,23 @@ void lb_linalg_mirror_lower(double *a, int64_t n)
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = i + 1; j < n; j++)
             a[i * n + j] = a[j * n + i];
+}
+
+void lb_linalg_mirror_upper(double *a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++)
+            a[j * n + i] = a[i * n + j];
+}
+
+void lb_linalg_reverse(double *a, int64_t n)
+{
+    size_t count = (size_t)n * (size_t)n;
+    for (size_t i = 0, j = count - 1; i < j; i++, j--) {
+        double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
 }
 
 lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm)

@@ -14,13 +14,18 @@
  * when a pivot is not positive. */
 LB_API lb_status lb_linalg_cholesky_upper(double *a, int64_t n);
 
-/* From the upper Cholesky factor of A (as lb_linalg_cholesky_upper leaves it), writes the upper
- * triangle of A⁻¹ over it. */
-LB_API lb_status lb_linalg_inverse_from_cholesky_upper(double *a, int64_t n);
+/* Inverse of an upper triangular matrix (diagonal nonzero), written over the upper triangle;
+ * the strict lower triangle is left untouched. */
+LB_API lb_status lb_linalg_triangular_inverse_upper(double *a, int64_t n);
 
 /* Copies the strict lower triangle over the strict upper one (restoring a symmetric matrix
- * whose upper triangle a factorization overwrote). */
+ * whose upper triangle a factorization overwrote), or the other way round. */
 LB_API void lb_linalg_mirror_lower(double *a, int64_t n);
+LB_API void lb_linalg_mirror_upper(double *a, int64_t n);
+
+/* a' = J a J with J the reversal permutation (a'[i][j] = a[n-1-i][n-1-j]): the n x n array
+ * reversed in place. */
+LB_API void lb_linalg_reverse(double *a, int64_t n);
 
 /* Reorders rows and columns of the n x n matrix a in place: a'[i][j] = a[perm[i]][perm[j]].
  * perm must be a permutation of 0..n-1. */
