@@ -57,6 +57,15 @@ static json_t *json_number_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Peak resident set size of this process in MiB. */
+static double peak_rss_mib(void)
+{
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+        return NAN;
+    return (double)usage.ru_maxrss / 1024.0;
+}
+
 static void on_tensor(void *context, const lb_quantize_tensor_report *r, int64_t done,
                       int64_t total)
 {
@@ -77,6 +86,10 @@ static void on_tensor(void *context, const lb_quantize_tensor_report *r, int64_t
             json_object_set_new(row, "dead_columns", json_integer(r->gptq->dead_columns));
         }
         json_object_set_new(row, "seconds", json_real(r->seconds));
+        /* Progress through the stages: time since the start (calibration passes included)
+         * and the peak RSS so far. */
+        json_object_set_new(row, "elapsed_seconds", json_real(omp_get_wtime() - pr->start));
+        json_object_set_new(row, "peak_rss_mib", json_number_or_null(peak_rss_mib()));
         json_array_append_new(pr->layers, row);
     } else {
         if (pr->bar)
@@ -112,14 +125,6 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Peak resident set size of this process in MiB. */
-static double peak_rss_mib(void)
-{
-    struct rusage usage;
-    if (getrusage(RUSAGE_SELF, &usage) != 0)
-        return NAN;
-    return (double)usage.ru_maxrss / 1024.0;
-}
 
 static int parse_role_type(lb_mixture *mixture, lb_tensor_role role, const char *name,
                            const char *option)
