@@ -1,6 +1,7 @@
 /* checkkern: every dispatched kernel variant against the C reference at every ISA level this
- * CPU has (dav1d's checkasm in spirit), lb_gemm against a double-precision reference, and with
- * --bench the speed of lb_gemm per type, batch, thread count and ISA. */
+ * CPU has (dav1d's checkasm in spirit), lb_gemm against a double-precision reference, with
+ * --bench the speed of lb_gemm per type, batch, thread count and ISA, and with --bench-dot
+ * (instead of the checks) the speed of one vec_dot per type and ISA. */
 #include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
@@ -15,6 +16,10 @@
 #include "kernels/bench.h"
 #include "kernels/dsp.h"
 #include "kernels/kernels.h"
+
+#ifdef __x86_64__
+#include <x86intrin.h>
+#endif
 
 /* Tolerances, relative to S = sum over i of |w_i * a_i| (dequantized operands, in double):
  * a variant's vec_dot may differ from the C reference by reassociating float sums, so
@@ -481,10 +486,98 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
     return 0;
 }
 
+/* ---- --bench-dot ---- */
+
+/* The time-stamp counter (rdtscp, as ggml's test-quantize-perf reads it), else nanoseconds. */
+static int64_t dot_cycles(void)
+{
+#ifdef __x86_64__
+    unsigned aux;
+    return (int64_t)__rdtscp(&aux);
+#else
+    return (int64_t)lb_bench_now_ns();
+#endif
+}
+
+/* ggml's test-quantize-perf vec_dot_q, mirrored: one row of n values at its sizes (-4: L1, L2,
+ * L3, memory), weights and activations from 0.1 + 2 cos(i + offset) (offset 0 and 1) in
+ * 64-byte aligned buffers, the activations quantized to the vec_dot_type outside the timing, one
+ * thread, 5 warm-up calls, then `iters` calls each timed on its own. Printed as ggml does: min
+ * and mean cycles per 32 values, and GiB/s of 4n f32 bytes and of the weight row's bytes over
+ * the summed time. ggml takes -i for every size; ours is 2^26 / n, at least 10. */
+static int run_bench_dot(const isa_level *levels, int n_levels)
+{
+    static const int64_t sizes[] = {32 * 128, 32 * 2048, 32 * 20480, 32 * 2048000};
+    const int64_t largest = sizes[3];
+    float *x = aligned_alloc(64, (size_t)largest * 2 * sizeof(float));
+    uint8_t *w = aligned_alloc(64, (size_t)largest * 4);
+    uint8_t *a = aligned_alloc(64, (size_t)largest * 4);
+    volatile float sink = 0.0f;
+    if (!x || !w || !a) {
+        fprintf(stderr, "checkkern: out of memory\n");
+        return 1;
+    }
+    for (int64_t i = 0; i < largest; i++) {
+        x[i] = (float)(0.1 + 2.0 * cosf((float)i));
+        x[largest + i] = (float)(0.1 + 2.0 * cosf((float)i + 1.0f));
+    }
+    printf("bench-dot: vec_dot on one row as ggml test-quantize-perf -op vec_dot_q; cycles = %s\n"
+           "%-6s %-5s %9s %6s %12s %12s %10s %10s\n",
+#ifdef __x86_64__
+           "rdtscp ticks",
+#else
+           "ns",
+#endif
+           "isa", "type", "values", "iters", "min cyc/32", "avg cyc/32", "f32 GiB/s", "q GiB/s");
+    lb_kernels_dsp c;
+    lb_kernels_dsp_init(&c, 0);
+    for (size_t i = 0; i < N_TYPES; i++) {
+        lb_type t = all_types[i];
+        const lb_kernel_type *k = lb_kernels_type(t);
+        if (!k || !k->vec_dot || !type_selected(t))
+            continue;
+        k->quantize_row(x, w, largest, NULL);
+        c.quantize_activations[k->vec_dot_type](x + largest, a, largest, NULL);
+        for (int l = 0; l < n_levels; l++) {
+            lb_kernels_dsp dsp;
+            lb_kernels_dsp_init(&dsp, levels[l].flags);
+            lb_vec_dot_fn dot = dsp.vec_dot[t];
+            for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+                int64_t n = sizes[si], iters = (INT64_C(1) << 26) / n;
+                int64_t min_cycles = INT64_MAX, cycles = 0;
+                double ns = 0.0;
+                iters = iters < 10 ? 10 : iters;
+                for (int r = 0; r < 5; r++)
+                    sink = sink + dot(w, a, n);
+                for (int64_t r = 0; r < iters; r++) {
+                    double t0 = lb_bench_now_ns();
+                    int64_t c0 = dot_cycles();
+                    sink = sink + dot(w, a, n);
+                    int64_t c1 = dot_cycles();
+                    ns += lb_bench_now_ns() - t0;
+                    cycles += c1 - c0;
+                    min_cycles = c1 - c0 < min_cycles ? c1 - c0 : min_cycles;
+                }
+                printf("%-6s %-5s %9" PRId64 " %6" PRId64 " %12.2f %12.2f %10.2f %10.2f\n",
+                       levels[l].name, lb_type_get((uint32_t)t)->name, n, iters,
+                       32.0 * (double)min_cycles / (double)n,
+                       32.0 * (double)cycles / (double)(n * iters),
+                       4.0 * (double)(n * iters) / ns * 1e9 / 1073741824.0,
+                       (double)row_bytes(t, n) * (double)iters / ns * 1e9 / 1073741824.0);
+                fflush(stdout);
+            }
+        }
+    }
+    free(x);
+    free(w);
+    free(a);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = 0x1b2c3d4e;
-    bool bench = false;
+    bool bench = false, bench_dot = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
@@ -494,8 +587,10 @@ int main(int argc, char **argv)
             test_filter = argv[i] + 7;
         } else if (strcmp(argv[i], "--bench") == 0) {
             bench = true;
+        } else if (strcmp(argv[i], "--bench-dot") == 0) {
+            bench_dot = true;
         } else {
-            fprintf(stderr, "usage: checkkern [--seed N] [--test=TYPE] [--bench]\n");
+            fprintf(stderr, "usage: checkkern [--seed N] [--test=TYPE] [--bench | --bench-dot]\n");
             return 2;
         }
     }
@@ -507,6 +602,8 @@ int main(int argc, char **argv)
             levels[n_levels++] = all_levels[l];
     printf("checkkern: seed %" PRIu64 " (--seed %" PRIu64 " repeats this run), cpu flags 0x%x\n",
            seed, seed, cpu);
+    if (bench_dot)
+        return run_bench_dot(levels, n_levels);
     run_checks(levels, n_levels, seed);
     printf("checkkern: %" PRId64 " kernels checked, %" PRId64 " failed\n", kernels_checked,
            kernels_failed);
