@@ -138,9 +138,10 @@ static int64_t test_sizes(int64_t block, int64_t *sizes)
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
         if (candidates[i] % block == 0)
             sizes[count++] = candidates[i];
-    if (block == 1) {
-        sizes[count++] = 33;
-        sizes[count++] = 255;
+    if (block == 1) { /* SIMD tails: partial vectors, 1-3 leftover vectors, both */
+        static const int64_t tails[] = {13, 21, 33, 50, 255};
+        for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
+            sizes[count++] = tails[i];
     }
     return count;
 }
@@ -172,7 +173,7 @@ static void check_vec_dot(const isa_level *isa, const lb_kernels_dsp *c,
                           const lb_kernels_dsp *dsp, const lb_kernel_type *k,
                           const char *name, uint64_t seed)
 {
-    int64_t sizes[8];
+    int64_t sizes[16];
     const lb_type_info *info = lb_type_get((uint32_t)k->type);
     int64_t count = test_sizes(info->block_size, sizes);
     bool ok = true;
@@ -224,7 +225,7 @@ static void check_quantize_activations(const isa_level *isa, const lb_kernels_ds
                                        const lb_kernels_dsp *dsp, lb_type t, const char *name,
                                        uint64_t seed)
 {
-    int64_t sizes[8];
+    int64_t sizes[16];
     int64_t count = test_sizes(lb_type_get((uint32_t)t)->block_size, sizes);
     bool ok = true;
     char detail[160] = "";

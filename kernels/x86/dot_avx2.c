@@ -163,6 +163,7 @@ void lb_kernels_dsp_init_avx2(lb_kernels_dsp *dsp)
 {
     lb_kernels_dsp_init_avx2_legacy(dsp);
     lb_kernels_dsp_init_avx2_k(dsp);
+    lb_kernels_dsp_init_avx2_float(dsp);
     dsp->quantize_activations[LB_TYPE_Q8_0] = quantize_row_q8_0_avx2;
     dsp->quantize_activations[LB_TYPE_Q8_K] = quantize_row_q8_K_avx2;
 }
