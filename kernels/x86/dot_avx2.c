@@ -1,5 +1,5 @@
 /* AVX2 dispatch: bit-exact Q8_0 / Q8_K activation quantizers here, the vec_dot kernels in
- * dot_avx2_legacy.c and dot_avx2_k.c. */
+ * dot_avx2_legacy.c, dot_avx2_k.c and dot_avx2_float.c. */
 #include <assert.h>
 #include <immintrin.h>
 #include <math.h>
