@@ -1,6 +1,7 @@
 #!/bin/sh
 # lowbit's test command (README and .ci/run): install dependencies, build with warnings as
-# errors, run every meson test; then again under AddressSanitizer and UBSan.
+# errors, run every meson test; then again under AddressSanitizer and UBSan; then every libFuzzer
+# target for a short bounded time.
 set -eu
 cd "$(dirname "$0")/.."
 sh tests/install-deps.sh
@@ -32,3 +33,16 @@ meson test -C build-ci --print-errorlogs
 
 setup build-ci-asan --werror -Dnative=false -Db_sanitize=address,undefined -Db_lundef=false
 meson test -C build-ci-asan --print-errorlogs --timeout-multiplier 3
+
+# libFuzzer (clang): 20 s per target, seeded with the corpora and real files from ../shared;
+# a crash fails CI. The 10-minute campaigns are in docs/RELIABILITY.md.
+if [ ! -d build-ci-fuzz ]; then
+    CC=clang meson setup build-ci-fuzz --werror -Dnative=false -Dfuzz=true -Db_lundef=false
+fi
+fuzzers=""
+for source in tests/fuzz/fuzz_*.c; do
+    fuzzers="$fuzzers tests/fuzz/$(basename "$source" .c)"
+done
+# shellcheck disable=SC2086
+ninja -C build-ci-fuzz $fuzzers
+sh tests/fuzz/campaign.sh build-ci-fuzz build-ci/cli/lowbit 20

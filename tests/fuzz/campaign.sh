@@ -17,7 +17,13 @@ build=$1
 lowbit=$2
 seconds=$3
 shift 3
-targets=${*:-"gguf safetensors llama2c tokenizer_bin hf_json imatrix spm_model"}
+targets=$*
+if [ -z "$targets" ]; then
+    for source in tests/fuzz/fuzz_*.c; do
+        name=$(basename "$source" .c)
+        targets="$targets ${name#fuzz_}"
+    done
+fi
 shared=${LB_SHARED_DIR:-../shared}
 python=${LB_ORACLE_PYTHON:-python3}
 work=${LB_FUZZ_WORK:-}
