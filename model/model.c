@@ -1,4 +1,5 @@
-/* The llama-family forward pass: weights checked and viewed as f32, KV cache, batched blocks. */
+/* The llama-family forward pass: weights checked and viewed as f32 or kept packed, KV cache,
+ * batched blocks. */
 #include "model/model.h"
 
 #include <cblas.h>
@@ -9,23 +10,60 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "kernels/dsp.h"
 #include "kernels/kernels.h"
 
-/* One parameter tensor seen as f32: a matrix W [n_out][n_in] (y = W x, y[o] = Σ_i W[o*n_in + i]
- * x[i]) or a vector (n_out = 1). F32 tensors are used in place from the mapped checkpoint. F16
- * and BF16 tensors, and Hugging Face q/k rows that need the rotary permutation, are converted
- * once at load into `owned`: simple and as fast as f32 at run time, at twice the memory of an
- * f16 file. Packed types (Q4_0 ... Q6_K) are dequantized at load with the kernels' reference
- * for now; packed GEMV/GEMM kernels will plug in inside linear_forward. */
+/* One parameter tensor as the forward pass reads it: a matrix W [n_out][n_in] (y = W x, y[o] =
+ * Σ_i W[o*n_in + i] x[i]) or a vector (n_out = 1), in one of two storages:
+ * - f32 (`data`): F32 tensors are used in place from the mapped checkpoint. F16 and BF16
+ *   tensors, and Hugging Face q/k rows that need the rotary permutation, are converted once at
+ *   load into `owned`: simple and as fast as f32 at run time, at twice the memory of an f16
+ *   file (lb_gemm has only scalar f16/bf16 dots, 20-30x slower than SGEMM on the converted
+ *   rows). Vectors (norms, biases) are always f32, and so is a weight that
+ *   lb_model_replace_weight gave.
+ * - packed (`packed`): a matrix of a block type with a vec_dot kernel (Q4_0 ... Q6_K) keeps
+ *   the file's bytes, read in place from the mapping; linear_forward multiplies with lb_gemm
+ *   (activations quantized to Q8_0 / Q8_K as llama.cpp does) and the embedding lookup
+ *   dequantizes only the rows it looks up. A packed type without a vec_dot (Q8_K) or a tensor
+ *   that is not 4-byte aligned in the mapping is dequantized to f32 at load instead. */
 typedef struct weight {
     const char *name;   /* llama.cpp name, owned by the checkpoint; NULL for an absent bias */
     int64_t n_in;       /* ne[0], the row length */
     int64_t n_out;      /* ne[1], the number of rows (1 for a vector) */
-    const float *data;  /* [n_out][n_in]: the mapped tensor or `owned`; NULL when absent (or
-                           not acquired yet in a lazy model) */
+    bool matrix;        /* a 2-d weight (linear layer or embedding), which may stay packed */
+    lb_type type;       /* the storage read: LB_TYPE_F32 (data) or a block type (packed) */
+    const float *data;  /* [n_out][n_in] f32: the mapped tensor or `owned`; NULL when packed,
+                           absent (or not acquired yet in a lazy model) */
+    const void *packed; /* [n_out] rows of row_bytes in `type`, into the mapped checkpoint;
+                           NULL unless packed */
+    uint64_t row_bytes; /* bytes of one packed row */
     float *owned;       /* converted copy freed with the model, or NULL */
     int64_t index;      /* the checkpoint tensor, -1 when absent */
 } weight;
+
+/* Whether the forward pass can read the weight (in either storage). */
+static bool resident(const weight *w)
+{
+    return w->data || w->packed;
+}
+
+/* Makes `dst` (a tied classifier) read what `src` (the embedding) currently holds, without
+ * owning it. */
+static void share_view(weight *dst, const weight *src)
+{
+    dst->type = src->type;
+    dst->data = src->data;
+    dst->packed = src->packed;
+    dst->row_bytes = src->row_bytes;
+}
+
+static void clear_view(weight *w)
+{
+    w->type = LB_TYPE_F32;
+    w->data = NULL;
+    w->packed = NULL;
+    w->row_bytes = 0;
+}
 
 /* The parameters of one transformer block. */
 typedef struct block_weights {
@@ -77,6 +115,8 @@ struct lb_model_state {
                             parallel, each on its own row) */
     float *hb;           /* [max_batch][hidden_dim] gate, then silu(gate) * up */
     float *hb2;          /* [max_batch][hidden_dim] up */
+    void *gemm_workspace; /* lb_gemm's quantized activations, sized for the widest packed
+                             matrix at max_batch (NULL when no matrix is packed) */
 };
 
 /* ---- loading ---- */
@@ -91,13 +131,36 @@ static void format_shape(char *buffer, size_t size, int n_dims, const int64_t *n
         snprintf(buffer + used, size - used, "}");
 }
 
-/* Makes the f32 view of a checked weight: the mapped tensor itself when it is aligned F32 in
- * GGUF order, else a converted copy. */
+/* Whether a checked weight is multiplied packed: a matrix in a block type that the dispatch
+ * table has a vec_dot for, read in place (GGUF files only: no rotary permutation applies), at
+ * an address the kernels' block structs may be read from. */
+static bool keeps_packed(const weight *w, const lb_checkpoint_tensor *t)
+{
+    const lb_type_info *info = lb_type_get((uint32_t)t->type);
+    return w->matrix && info && info->block_size > 1 && t->rope_permute_heads == 0 &&
+           (uint32_t)t->type < LB_DSP_TYPE_SLOTS && lb_kernels_dsp_get()->vec_dot[t->type] &&
+           (uintptr_t)t->data % 4 == 0;
+}
+
+/* Makes the view of a checked weight that the forward pass reads: packed rows in place (see
+ * keeps_packed), the mapped tensor itself when it is aligned F32 in GGUF order, else a
+ * converted f32 copy. */
 static lb_status materialize(const lb_model *model, weight *w)
 {
     const lb_checkpoint *ckpt = model->checkpoint;
     const lb_checkpoint_tensor *t = &ckpt->tensors[w->index];
     int64_t ne0 = w->n_in;
+    if (keeps_packed(w, t)) {
+        uint64_t row_bytes;
+        if (!lb_type_row_bytes(t->type, ne0, &row_bytes))
+            return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' rows do not fit its type",
+                            ckpt->path, w->name);
+        w->type = t->type;
+        w->row_bytes = row_bytes;
+        w->packed = t->data;
+        return LB_OK;
+    }
+    w->type = LB_TYPE_F32;
     bool aligned = ((uintptr_t)t->data % _Alignof(float)) == 0;
     if (t->type == LB_TYPE_F32 && t->rope_permute_heads == 0 && aligned) {
         w->data = t->data;
@@ -118,8 +181,8 @@ static lb_status materialize(const lb_model *model, weight *w)
     if (info->block_size == 1) {
         status = lb_checkpoint_read_rows_f32(ckpt, w->index, 0, w->n_out, w->owned);
     } else {
-        /* Packed rows are dequantized with the kernels' reference (GGUF files only: no rotary
-         * permutation applies to them). */
+        /* Packed vectors (and the rare packed matrix that cannot stay packed) are dequantized
+         * with the kernels' reference (GGUF files only: no rotary permutation applies). */
         const lb_kernel_type *kernels = lb_kernels_type(t->type);
         uint64_t row_bytes;
         lb_type_row_bytes(t->type, ne0, &row_bytes);
@@ -132,21 +195,22 @@ static lb_status materialize(const lb_model *model, weight *w)
     return status;
 }
 
-/* Drops a weight's f32 view (a lazy model's release): the copy is freed, mapped pages are
- * handed back to the kernel. The weight stays checked and can be materialized again. */
+/* Drops a weight's view (a lazy model's release): the copy is freed, mapped pages (f32 or
+ * packed) are handed back to the kernel. The weight stays checked and can be materialized
+ * again. */
 static void dematerialize(const lb_model *model, weight *w)
 {
-    if (!w->data)
+    if (!resident(w))
         return;
     if (!w->owned)
         lb_checkpoint_release_tensor(model->checkpoint, w->index);
     lb_free(w->owned);
     w->owned = NULL;
-    w->data = NULL;
+    clear_view(w);
 }
 
-/* Finds `name`, checks its shape {ne0} (ne1 == 0) or {ne0, ne1}, type and size, and makes an
- * f32 view of it. An absent optional tensor leaves *w zeroed. */
+/* Finds `name`, checks its shape {ne0} (ne1 == 0) or {ne0, ne1}, type and size, and makes its
+ * view (materialize; not yet in a lazy model). An absent optional tensor leaves *w zeroed. */
 static lb_status load_weight(lb_model *model, weight *w, const char *name, int64_t ne0,
                              int64_t ne1, bool optional)
 {
@@ -196,6 +260,7 @@ static lb_status load_weight(lb_model *model, weight *w, const char *name, int64
     w->name = t->name;
     w->n_in = ne0;
     w->n_out = expected[1];
+    w->matrix = ne1 > 0;
     w->index = index;
     return model->lazy ? LB_OK : materialize(model, w);
 }
@@ -354,18 +419,18 @@ lb_status lb_model_acquire(lb_model *model, int64_t group)
         weight *all[BLOCK_WEIGHTS];
         block_weight_list(&model->layers[group], all);
         for (int i = 0; i < BLOCK_WEIGHTS && status == LB_OK; i++)
-            if (all[i]->index >= 0 && !all[i]->data)
+            if (all[i]->index >= 0 && !resident(all[i]))
                 status = materialize(model, all[i]);
     } else if (group == LB_MODEL_EMBED_LAYER || group == LB_MODEL_OUTPUT_LAYER) {
         bool output = group == LB_MODEL_OUTPUT_LAYER;
-        if (!model->token_embd.data && (!output || output_is_tied(model)))
+        if (!resident(&model->token_embd) && (!output || output_is_tied(model)))
             status = materialize(model, &model->token_embd);
-        if (output && status == LB_OK && !model->output_norm.data)
+        if (output && status == LB_OK && !resident(&model->output_norm))
             status = materialize(model, &model->output_norm);
-        if (output && status == LB_OK && !output_is_tied(model) && !model->output.data)
+        if (output && status == LB_OK && !output_is_tied(model) && !resident(&model->output))
             status = materialize(model, &model->output);
         if (output && output_is_tied(model))
-            model->output.data = model->token_embd.data;
+            share_view(&model->output, &model->token_embd);
         if (status == LB_OK)
             *(output ? &model->output_acquired : &model->embd_acquired) = true;
     } else {
@@ -389,7 +454,7 @@ void lb_model_release(lb_model *model, int64_t group)
         model->output_acquired = false;
         dematerialize(model, &model->output_norm);
         if (output_is_tied(model))
-            model->output.data = NULL;
+            clear_view(&model->output);
         else
             dematerialize(model, &model->output);
     } else if (group == LB_MODEL_EMBED_LAYER) {
@@ -450,12 +515,50 @@ lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data
         lb_free(data);
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_replace_weight: no weight '%s'", name);
     }
-    bool tied = found == &model->token_embd && output_is_tied(model);
+    /* A tied classifier that is acquired reads the new data too (one that is not gets it on
+     * acquire). */
+    bool share = found == &model->token_embd && output_is_tied(model) &&
+                 resident(&model->output);
     lb_free(found->owned);
     found->owned = data;
-    found->data = data;
-    if (tied)
-        model->output.data = data;
+    clear_view(found);
+    found->data = data; /* f32 from now on, also where the file's tensor is packed */
+    if (share)
+        share_view(&model->output, found);
+    return LB_OK;
+}
+
+/* Adds one weight's view to the counts of lb_model_weight_bytes. */
+static void count_weight(const weight *w, lb_type type, uint64_t *bytes, uint64_t *allocated)
+{
+    if (!resident(w) || w->type != type)
+        return;
+    uint64_t n = w->packed ? w->row_bytes * (uint64_t)w->n_out
+                           : (uint64_t)w->n_in * (uint64_t)w->n_out * sizeof(float);
+    *bytes += n;
+    if (w->owned)
+        *allocated += n;
+}
+
+lb_status lb_model_weight_bytes(const lb_model *model, lb_type type, uint64_t *bytes,
+                                uint64_t *allocated)
+{
+    if (!model || !bytes)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_weight_bytes: NULL argument");
+    uint64_t total = 0, owned = 0;
+    for (int64_t l = 0; l < model->hp.n_layers; l++) {
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[l], all);
+        for (int i = 0; i < BLOCK_WEIGHTS; i++)
+            count_weight(all[i], type, &total, &owned);
+    }
+    count_weight(&model->token_embd, type, &total, &owned);
+    count_weight(&model->output_norm, type, &total, &owned);
+    if (!output_is_tied(model)) /* a tied classifier views token_embd's data */
+        count_weight(&model->output, type, &total, &owned);
+    *bytes = total;
+    if (allocated)
+        *allocated = owned;
     return LB_OK;
 }
 
@@ -489,6 +592,36 @@ static void fill_rope_tables(lb_model_state *s, const lb_hparams *hp)
             s->rope_sin[pos * half + i] = (float)sin(angle);
         }
     }
+}
+
+/* Raises *bytes to lb_gemm's workspace for batches of up to max_batch through w, when w's
+ * checkpoint tensor is one that keeps_packed; false on overflow. */
+static bool fit_workspace(const lb_model *model, const weight *w, int64_t max_batch,
+                          uint64_t *bytes)
+{
+    if (w->index < 0 || !keeps_packed(w, &model->checkpoint->tensors[w->index]))
+        return true;
+    uint64_t need =
+        lb_gemm_workspace_bytes(model->checkpoint->tensors[w->index].type, w->n_in, max_batch);
+    *bytes = need > *bytes ? need : *bytes;
+    return need > 0;
+}
+
+/* lb_gemm's workspace for batches of up to max_batch through any matrix that may be
+ * multiplied packed, acquired or not (a lazy model materializes later; a replaced weight only
+ * goes f32): one buffer per state, reused by every call. 0 when no matrix is packed. */
+static bool gemm_workspace_bytes(const lb_model *model, int64_t max_batch, uint64_t *out)
+{
+    *out = 0;
+    bool ok = fit_workspace(model, &model->token_embd, max_batch, out) &&
+              fit_workspace(model, &model->output, max_batch, out);
+    for (int64_t l = 0; l < model->hp.n_layers && ok; l++) {
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[l], all);
+        for (int i = 0; i < BLOCK_WEIGHTS && ok; i++)
+            ok = fit_workspace(model, all[i], max_batch, out);
+    }
+    return ok;
 }
 
 lb_status lb_model_state_create(lb_model_state **out, const lb_model *model, int64_t max_tokens,
@@ -527,8 +660,14 @@ lb_status lb_model_state_create(lb_model_state **out, const lb_model *model, int
     s->scores = alloc_floats((uint64_t)hp->n_heads, (uint64_t)max_tokens);
     s->hb = alloc_floats(batch, (uint64_t)hp->hidden_dim);
     s->hb2 = alloc_floats(batch, (uint64_t)hp->hidden_dim);
+    uint64_t workspace_bytes;
+    bool workspace_ok = gemm_workspace_bytes(model, max_batch, &workspace_bytes) &&
+                        workspace_bytes <= SIZE_MAX;
+    if (workspace_ok && workspace_bytes > 0)
+        workspace_ok = (s->gemm_workspace = lb_malloc((size_t)workspace_bytes)) != NULL;
     if (!s->n_cached || !s->key_cache || !s->value_cache || !s->rope_cos || !s->rope_sin ||
-        !s->x || !s->xb || !s->xb2 || !s->q || !s->att_out || !s->scores || !s->hb || !s->hb2) {
+        !s->x || !s->xb || !s->xb2 || !s->q || !s->att_out || !s->scores || !s->hb || !s->hb2 ||
+        !workspace_ok) {
         lb_model_state_free(&s);
         return lb_error(LB_ERR_NOMEM, "out of memory for a model state of %lld tokens, batch %lld",
                         (long long)max_tokens, (long long)max_batch);
@@ -548,6 +687,7 @@ void lb_model_state_free(lb_model_state **statep)
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         lb_free(buffers[i]);
     lb_free(s->n_cached);
+    lb_free(s->gemm_workspace);
     lb_free(s);
     *statep = NULL;
 }
@@ -573,15 +713,22 @@ static int64_t rows_per_chunk(int64_t n_out)
 }
 
 /* y[n_tokens][n_out] = x[n_tokens][n_in] · Wᵀ. The one place where a weight's storage meets
- * the activations (packed types will dispatch to their GEMV/GEMM kernels here).
- * OpenMP splits W's rows into fixed chunks and each chunk is one single-threaded BLAS call:
- * OpenBLAS's own threads partition the work by their count and change the last bits of the
- * results, and running them inside an OpenMP region would oversubscribe the cores. The BLAS
- * thread count is restored afterwards (a process-wide setting: forward passes running at once
- * on several threads may leave it at 1, which costs speed elsewhere, never correctness). */
-static void linear_forward(const weight *w, const float *x, float *y, int64_t n_tokens)
+ * the activations.
+ * Packed weights: one lb_gemm call, which quantizes the activations to the type's vec_dot type
+ * (Q8_0 or Q8_K, as llama.cpp does) into `workspace` and splits W's rows over its own OpenMP
+ * threads; each output is one dot product, so the result does not depend on the thread count.
+ * It must not run inside another parallel region, and does not here.
+ * f32 weights: OpenMP splits W's rows into fixed chunks and each chunk is one single-threaded
+ * BLAS call: OpenBLAS's own threads partition the work by their count and change the last bits
+ * of the results, and running them inside an OpenMP region would oversubscribe the cores. The
+ * BLAS thread count is restored afterwards (a process-wide setting: forward passes running at
+ * once on several threads may leave it at 1, which costs speed elsewhere, never correctness). */
+static lb_status linear_forward(const weight *w, const float *x, float *y, int64_t n_tokens,
+                                void *workspace)
 {
     int64_t n_in = w->n_in, n_out = w->n_out, rows = rows_per_chunk(n_out);
+    if (w->packed)
+        return lb_gemm(NULL, w->type, w->packed, n_out, n_in, x, n_tokens, y, workspace);
     int64_t n_chunks = (n_out + rows - 1) / rows;
     int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
@@ -597,6 +744,7 @@ static void linear_forward(const weight *w, const float *x, float *y, int64_t n_
                         (int)n_in, 1.0f, x, (int)n_in, wc, (int)n_in, 0.0f, y + o0, (int)n_out);
     }
     openblas_set_num_threads(blas_threads);
+    return LB_OK;
 }
 
 /* y[t] += bias for every token, when the layer has a bias. */
@@ -717,8 +865,8 @@ static void attention(const lb_model *model, lb_model_state *s, int64_t layer, i
 
 /* x += attn_output · attention(RoPE(q), RoPE(k), v) with q, k, v from rmsnorm(x); the new
  * keys and values go straight into the cache rows pos0 .. pos0+n_tokens-1. */
-static void attention_sublayer(const lb_model *model, lb_model_state *s, int64_t l, float *x,
-                               int64_t n_tokens, int64_t pos0)
+static lb_status attention_sublayer(const lb_model *model, lb_model_state *s, int64_t l,
+                                    float *x, int64_t n_tokens, int64_t pos0)
 {
     const block_weights *L = &model->layers[l];
     int64_t dim = model->hp.dim, kv_dim = model->kv_dim;
@@ -729,9 +877,12 @@ static void attention_sublayer(const lb_model *model, lb_model_state *s, int64_t
     call_hook(model, &L->attn_q, l, s->xb, n_tokens);
     call_hook(model, &L->attn_k, l, s->xb, n_tokens);
     call_hook(model, &L->attn_v, l, s->xb, n_tokens);
-    linear_forward(&L->attn_q, s->xb, s->q, n_tokens);
-    linear_forward(&L->attn_k, s->xb, k, n_tokens);
-    linear_forward(&L->attn_v, s->xb, v, n_tokens);
+    void *ws = s->gemm_workspace;
+    lb_status status;
+    if ((status = linear_forward(&L->attn_q, s->xb, s->q, n_tokens, ws)) != LB_OK ||
+        (status = linear_forward(&L->attn_k, s->xb, k, n_tokens, ws)) != LB_OK ||
+        (status = linear_forward(&L->attn_v, s->xb, v, n_tokens, ws)) != LB_OK)
+        return status;
     add_bias(&L->attn_q_bias, s->q, n_tokens);
     add_bias(&L->attn_k_bias, k, n_tokens);
     add_bias(&L->attn_v_bias, v, n_tokens);
@@ -740,14 +891,16 @@ static void attention_sublayer(const lb_model *model, lb_model_state *s, int64_t
 
     attention(model, s, l, n_tokens, pos0);
     call_hook(model, &L->attn_output, l, s->att_out, n_tokens);
-    linear_forward(&L->attn_output, s->att_out, s->xb2, n_tokens);
+    if ((status = linear_forward(&L->attn_output, s->att_out, s->xb2, n_tokens, ws)) != LB_OK)
+        return status;
     for (int64_t i = 0; i < n_tokens * dim; i++)
         x[i] += s->xb2[i];
+    return LB_OK;
 }
 
 /* x += ffn_down · (silu(ffn_gate · h) * (ffn_up · h)) with h = rmsnorm(x). */
-static void ffn_sublayer(const lb_model *model, lb_model_state *s, int64_t l, float *x,
-                         int64_t n_tokens)
+static lb_status ffn_sublayer(const lb_model *model, lb_model_state *s, int64_t l, float *x,
+                              int64_t n_tokens)
 {
     const block_weights *L = &model->layers[l];
     int64_t dim = model->hp.dim, hidden = model->hp.hidden_dim;
@@ -755,16 +908,21 @@ static void ffn_sublayer(const lb_model *model, lb_model_state *s, int64_t l, fl
     rmsnorm(s->xb, x, &L->ffn_norm, n_tokens, model->hp.rms_eps);
     call_hook(model, &L->ffn_gate, l, s->xb, n_tokens);
     call_hook(model, &L->ffn_up, l, s->xb, n_tokens);
-    linear_forward(&L->ffn_gate, s->xb, s->hb, n_tokens);
-    linear_forward(&L->ffn_up, s->xb, s->hb2, n_tokens);
+    void *ws = s->gemm_workspace;
+    lb_status status;
+    if ((status = linear_forward(&L->ffn_gate, s->xb, s->hb, n_tokens, ws)) != LB_OK ||
+        (status = linear_forward(&L->ffn_up, s->xb, s->hb2, n_tokens, ws)) != LB_OK)
+        return status;
     for (int64_t i = 0; i < n_tokens * hidden; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
     call_hook(model, &L->ffn_down, l, s->hb, n_tokens);
-    linear_forward(&L->ffn_down, s->hb, s->xb2, n_tokens);
+    if ((status = linear_forward(&L->ffn_down, s->hb, s->xb2, n_tokens, ws)) != LB_OK)
+        return status;
     for (int64_t i = 0; i < n_tokens * dim; i++)
         x[i] += s->xb2[i];
+    return LB_OK;
 }
 
 /* ---- public entry points ---- */
@@ -793,16 +951,23 @@ lb_status lb_model_embed(const lb_model *model, const int32_t *tokens, int64_t n
 {
     if (!model || !tokens || !x || n_tokens < 0)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_embed: NULL argument or negative count");
-    if (!model->token_embd.data)
+    const weight *embd = &model->token_embd;
+    if (!resident(embd))
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_embed: the embedding is not acquired");
+    /* A packed table stays packed: only the looked-up rows are dequantized. */
+    lb_dequantize_row_fn dequantize =
+        embd->packed ? lb_kernels_type(embd->type)->dequantize_row : NULL;
     int64_t dim = model->hp.dim;
     for (int64_t t = 0; t < n_tokens; t++) {
         if (tokens[t] < 0 || tokens[t] >= model->hp.vocab_size)
             return lb_error(LB_ERR_INVALID_ARG,
                             "lb_model_embed: token %lld has id %ld, outside the vocabulary of %lld",
                             (long long)t, (long)tokens[t], (long long)model->hp.vocab_size);
-        memcpy(x + t * dim, model->token_embd.data + (int64_t)tokens[t] * dim,
-               (size_t)dim * sizeof *x);
+        if (dequantize)
+            dequantize((const uint8_t *)embd->packed + (size_t)tokens[t] * embd->row_bytes,
+                       x + t * dim, dim);
+        else
+            memcpy(x + t * dim, embd->data + (int64_t)tokens[t] * dim, (size_t)dim * sizeof *x);
     }
     return LB_OK;
 }
@@ -819,7 +984,7 @@ lb_status lb_model_block_forward(const lb_model *model, lb_model_state *state, i
     if (!x || layer < 0 || layer >= model->hp.n_layers)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_block_forward: layer %lld of %lld",
                         (long long)layer, (long long)model->hp.n_layers);
-    if (!model->layers[layer].attn_q.data)
+    if (!resident(&model->layers[layer].attn_q))
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_block_forward: block %lld is not acquired",
                         (long long)layer);
     /* Attending to positions this layer never computed would read stale or unset memory. */
@@ -827,8 +992,9 @@ lb_status lb_model_block_forward(const lb_model *model, lb_model_state *state, i
         return lb_error(LB_ERR_INVALID_ARG,
                         "lb_model_block_forward: layer %lld has %lld cached positions; pos0 %lld",
                         (long long)layer, (long long)state->n_cached[layer], (long long)pos0);
-    attention_sublayer(model, state, layer, x, n_tokens, pos0);
-    ffn_sublayer(model, state, layer, x, n_tokens);
+    if ((status = attention_sublayer(model, state, layer, x, n_tokens, pos0)) != LB_OK ||
+        (status = ffn_sublayer(model, state, layer, x, n_tokens)) != LB_OK)
+        return status;
     state->n_cached[layer] = pos0 + n_tokens;
     return LB_OK;
 }
@@ -841,12 +1007,11 @@ lb_status lb_model_output(const lb_model *model, lb_model_state *state, const fl
         return status;
     if (!x || !logits)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_output: NULL x or logits");
-    if (!model->output.data || !model->output_norm.data)
+    if (!resident(&model->output) || !model->output_norm.data)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_output: the output layer is not acquired");
     rmsnorm(state->xb, x, &model->output_norm, n_tokens, model->hp.rms_eps);
     call_hook(model, &model->output, LB_MODEL_OUTPUT_LAYER, state->xb, n_tokens);
-    linear_forward(&model->output, state->xb, logits, n_tokens);
-    return LB_OK;
+    return linear_forward(&model->output, state->xb, logits, n_tokens, state->gemm_workspace);
 }
 
 lb_status lb_model_forward(const lb_model *model, lb_model_state *state, const int32_t *tokens,

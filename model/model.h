@@ -25,10 +25,11 @@ typedef void (*lb_linear_input_hook)(void *context, const char *tensor_name, int
 /* The weight group of the token embedding lookup (lb_model_acquire). */
 #define LB_MODEL_EMBED_LAYER (-2)
 
-/* Builds the model over an open checkpoint, which must outlive it. F32 weights are used in
- * place (memory-mapped); F16 and BF16 weights are converted to f32 tiles on the fly or at load
- * (documented in the .c). Checks that every tensor the architecture needs is present with the
- * right shape. Errors: LB_ERR_CORRUPT_FILE / LB_ERR_UNSUPPORTED naming the tensor. */
+/* Builds the model over an open checkpoint, which must outlive it. F32 weights and matrices of
+ * packed block types (Q4_0 ... Q6_K, multiplied with the kernels' lb_gemm) are used in place
+ * (memory-mapped); F16 and BF16 weights are converted to f32 at load (documented in the .c).
+ * Checks that every tensor the architecture needs is present with the right shape. Errors:
+ * LB_ERR_CORRUPT_FILE / LB_ERR_UNSUPPORTED naming the tensor. */
 LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
 
 /* A lazy model checks every tensor at load but makes none resident: a group of weights (a
@@ -43,8 +44,20 @@ LB_API void lb_model_release(lb_model *model, int64_t group);
 LB_API void lb_model_free(lb_model **model);
 LB_API const lb_hparams *lb_model_hparams(const lb_model *model);
 
-/* Replaces the f32 view of weight `name` by `data` ([n_out][n_in] f32 from lb_malloc; the
- * model takes ownership, also on error). The layer-sequential quantizer uses it so that the
+/* The weight bytes that the forward pass currently reads in storage `type` (the acquired
+ * groups of a lazy model; a tied classifier counted once): LB_TYPE_F32 for f32 weights, a block
+ * type (Q4_0 ... Q6_K) for matrices multiplied packed, 0 for other types (F16 and BF16 are
+ * read as f32 copies). *allocated (may be NULL) gets the part the model allocated itself (f32
+ * copies converted from F16/BF16 or dequantized, permuted rows, replaced weights); the rest of
+ * *bytes are views into the checkpoint's mapping, paged in as they are read. So a Q4_0 GGUF
+ * shows its matrices under LB_TYPE_Q4_0 with nothing allocated. LB_ERR_INVALID_ARG for a NULL
+ * model or bytes. */
+LB_API lb_status lb_model_weight_bytes(const lb_model *model, lb_type type, uint64_t *bytes,
+                                       uint64_t *allocated);
+
+/* Replaces the view of weight `name` by `data` ([n_out][n_in] f32 from lb_malloc; the
+ * model takes ownership, also on error); the weight is multiplied as f32 from then on, also
+ * where the file's tensor is packed. The layer-sequential quantizer uses it so that the
  * blocks after a quantized one see its quantized outputs. With tied embeddings, replacing
  * token_embd.weight also changes the output layer. LB_ERR_INVALID_ARG for an unknown name. */
 LB_API lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data);
