@@ -17,12 +17,15 @@
  * differently from the C reference, which sums one float per block in block order. With
  * nb = blocks in the row and T = the sum over blocks and lanes of |scale * lane| (at most
  * sum_i |w_i * a_i| over the dequantized products, plus the |dmin * m * a| terms of the
- * types with mins):
+ * types with mins, and 2 |d * sc * offset * a| per weight for Q3_K (offset 4) and Q6_K
+ * (offset 32), which dot the unsigned codes and take the offset off through the activations'
+ * bsums):
  *     |avx2 - ref| <= (nb + 8) * 2^-23 * T,
  * i.e. below 1e-5 * T for rows up to 4096 Q8_0 / Q4_0 elements (the bound is worst case;
- * random rows land near 1e-7 * T). Q2_K and Q4_K accumulate the d and the dmin terms in two
- * separate vectors (one FMA each per super-block) and subtract them once before the final
- * reduction, within the same bound. */
+ * random rows land near 1e-7 * T). Q2_K, Q4_K and Q5_K accumulate the d and the dmin terms in
+ * two separate vectors, and Q6_K its two halves and its offset term in three (one FMA each per
+ * super-block), within the same bound. Q3_K and Q6_K rely on the Q8_K bsums being the sums of
+ * their 16 activations, as every quantizer writes them (kernels/quants_k.h). */
 
 
 /* Per file: replace the entries of `dsp` that the file implements. */

@@ -12,21 +12,6 @@
 #include "kernels/x86/avx2_internal.h"
 
 
-/* Mask for pick_scales_avx2: low half picks byte `lo`, high half byte `hi`. */
-static inline __m256i scale_mask_avx2(int lo, int hi)
-{
-    return _mm256_set_m128i(_mm_set1_epi16((int16_t)((hi << 8) | 0x80)),
-                            _mm_set1_epi16((int16_t)((lo << 8) | 0x80)));
-}
-
-/* Adds d_all * isum - d_min * summs (8 lanes each) to acc. */
-static inline __m256 k_block_accumulate_avx2(__m256 acc, float dall, __m256i isum, float dmin,
-                                             __m256i summs)
-{
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(isum), acc);
-    return _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summs), acc);
-}
-
 /* (d * yd, dmin * yd) in lanes 0 and 1, for the adjacent f16 d and dmin at p: one conversion and
  * one multiply, the same roundings as the scalar products. */
 static inline __m128 k_d_dmin_avx2(const uint16_t *p, float yd)
@@ -37,6 +22,7 @@ static inline __m128 k_d_dmin_avx2(const uint16_t *p, float yd)
 }
 static_assert(offsetof(lb_block_q2_K, dmin) == offsetof(lb_block_q2_K, d) + 2, "d, dmin adjacent");
 static_assert(offsetof(lb_block_q4_K, dmin) == offsetof(lb_block_q4_K, d) + 2, "d, dmin adjacent");
+static_assert(offsetof(lb_block_q5_K, dmin) == offsetof(lb_block_q5_K, d) + 2, "d, dmin adjacent");
 
 /* Q2_K: 16 sub-blocks of 16; scale nibble and min nibble per sub-block. Step k (0..7) dots
  * the 32 activations 32k.. with one 2-bit field of qs[32 (k / 4)..]: sub-block 2k in the low
@@ -107,104 +93,90 @@ static float vec_dot_q2_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
     return hsum_ps_avx2(_mm256_sub_ps(acc, accm));
 }
 
-/* Q3_K: q = low 2 bits - 4 where the high bit is clear; 6-bit scales offset by 32. */
+/* Mask for _mm256_shuffle_epi8 on a table of 8 int16 lanes (broadcast to both 128-bit halves):
+ * every int16 lane of the low half gets table lane `lo`, every lane of the high half lane `hi`. */
+static inline __m256i pick16_mask_avx2(int lo, int hi)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((int16_t)(((2 * hi + 1) << 8) | (2 * hi))),
+                            _mm_set1_epi16((int16_t)(((2 * lo + 1) << 8) | (2 * lo))));
+}
+
+/* The 16 sub-block scales of a Q3_K block with the offset removed (-32..31), as int8 bytes
+ * 0..15. With a, b, c the three little-endian words of the 12 packed bytes, scales 0..3, 4..7,
+ * 8..11, 12..15 take their low 4 bits from the bytes of a, b, a >> 4, b >> 4 and their high 2
+ * bits from those of c, c >> 2, c >> 4, c >> 6. Reads the 4 bytes before the scales (the end of
+ * qs) as word 0, ignored. */
+static_assert(offsetof(lb_block_q3_K, scales) >= 4, "4 bytes before the Q3_K scales");
+static inline __m128i q3k_scales_simd(const lb_block_q3_K *x)
+{
+    const __m128i v = loadu128((const uint8_t *)x + offsetof(lb_block_q3_K, scales) - 4);
+    const __m128i abab = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 1));
+    const __m128i cccc = _mm_shuffle_epi32(v, _MM_SHUFFLE(3, 3, 3, 3));
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(abab, _mm_set_epi32(4, 4, 0, 0)),
+                                      _mm_set1_epi8(0x0f));
+    const __m128i high = _mm_and_si128(
+        _mm_slli_epi32(_mm_srlv_epi32(cccc, _mm_set_epi32(6, 4, 2, 0)), 4), _mm_set1_epi8(0x30));
+    return _mm_sub_epi8(_mm_or_si128(low, high), _mm_set1_epi8(32));
+}
+
+/* One Q3_K step (k = 4h + s, 0..7): activations 32k.., codes at bits 2s..2s+1 of q (qs half h)
+ * and high bit k of hm, as the unsigned 3-bit low + 4 * high = level + 4, so one maddubs per
+ * step (pairs within 2 * 7 * 128). Weighted by the int16 scales of tab (sub-blocks 8h..8h+7):
+ * lane 2s (sub-block 2k) in the low half, 2s + 1 in the high half. The + 4 is taken off
+ * through the bsums once per block. */
+static inline __attribute__((always_inline)) __m256i q3k_step_avx2(__m256i q, __m256i hm, int s,
+                                                                   int k, const int8_t *a,
+                                                                   __m256i tab)
+{
+    const __m256i low = _mm256_and_si256(s ? _mm256_srli_epi16(q, 2 * s) : q, _mm256_set1_epi8(3));
+    /* bit k of each byte to bit 2: other bits that a 16-bit shift brings into the byte land
+     * outside bit 2 (shifts of at most 5) */
+    const __m256i hb = k < 2 ? _mm256_slli_epi16(hm, 2 - k)
+                             : (k > 2 ? _mm256_srli_epi16(hm, k - 2) : hm);
+    const __m256i code = _mm256_or_si256(low, _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+    const __m256i p = _mm256_maddubs_epi16(code, loadu256(a));
+    return _mm256_madd_epi16(p, _mm256_shuffle_epi8(tab, pick16_mask_avx2(2 * s, 2 * s + 1)));
+}
+
+/* Q3_K: level = low 2 bits + 4 * high bit - 4, scales 6-bit - 32. Per super-block: the scales
+ * decoded once (SIMD) to int16, each step one maddubs of level + 4 and one madd with its
+ * scales, and -4 * sum_j scale_j * bsums_j for the offset; exact int32 lanes (|lane| < 2^21),
+ * one conversion. */
 static float vec_dot_q3_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n)
 {
     assert(n >= 0 && n % LB_QK_K == 0);
     const lb_block_q3_K *wb = w;
     const lb_block_q8_K *ab = a_q8_K;
-    const __m256i one = _mm256_set1_epi8(1);
-    const __m256i three = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / LB_QK_K; b++) {
         const lb_block_q3_K *x = &wb[b];
         const lb_block_q8_K *y = &ab[b];
-        int8_t sc[16];
-        for (int j = 0; j < 16; j++) {
-            const int lo = j < 8 ? x->scales[j] & 0xf : x->scales[j - 8] >> 4;
-            const int hi = (x->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = (int8_t)((lo | (hi << 4)) - 32);
-        }
-        const __m256i table = _mm256_broadcastsi128_si256(loadu128(sc));
-        const __m256i hmask = loadu256(x->hmask);
-        __m256i mask = scale_mask_avx2(0, 1);
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i q = loadu256(x->qs + 32 * h);
-            for (int s = 0; s < 4; s++) {
-                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), three);
-                const __m256i hbit = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), one);
-                const __m256i minus4 = _mm256_slli_epi16(_mm256_xor_si256(hbit, one), 2);
-                const __m256i av = loadu256(y->qs + 128 * h + 32 * s);
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(lo, av),
-                                                   _mm256_maddubs_epi16(minus4, av));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick_scales_avx2(table, mask)));
-                mask = _mm256_add_epi8(mask, _mm256_set1_epi8(2));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16_to_f32_avx2(x->d)), _mm256_cvtepi32_ps(isum),
-                              acc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales_simd(x));
+        const __m256i tab0 = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+        const __m256i tab1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        const __m256i offs = _mm256_madd_epi16(sc16, loadu256(y->bsums));
+        const __m256i hm = loadu256(x->hmask);
+        const __m256i q0 = loadu256(x->qs);
+        const __m256i q1 = loadu256(x->qs + 32);
+        const __m256i s0 = _mm256_add_epi32(q3k_step_avx2(q0, hm, 0, 0, y->qs, tab0),
+                                            q3k_step_avx2(q0, hm, 1, 1, y->qs + 32, tab0));
+        const __m256i s1 = _mm256_add_epi32(q3k_step_avx2(q0, hm, 2, 2, y->qs + 64, tab0),
+                                            q3k_step_avx2(q0, hm, 3, 3, y->qs + 96, tab0));
+        const __m256i s2 = _mm256_add_epi32(q3k_step_avx2(q1, hm, 0, 4, y->qs + 128, tab1),
+                                            q3k_step_avx2(q1, hm, 1, 5, y->qs + 160, tab1));
+        const __m256i s3 = _mm256_add_epi32(q3k_step_avx2(q1, hm, 2, 6, y->qs + 192, tab1),
+                                            q3k_step_avx2(q1, hm, 3, 7, y->qs + 224, tab1));
+        const __m256i isum = _mm256_sub_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)),
+            _mm256_slli_epi32(offs, 2));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16_to_f32_avx2(x->d)),
+                              _mm256_cvtepi32_ps(isum), acc);
     }
     return hsum_ps_avx2(acc);
 }
 
-/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K / Q5_K block. */
-static inline __m128i k4_scales_mins(const uint8_t *s)
-{
-    uint8_t sm[16];
-    for (int j = 0; j < 4; j++) {
-        sm[j] = s[j] & 63;
-        sm[8 + j] = s[j + 4] & 63;
-    }
-    for (int j = 4; j < 8; j++) {
-        sm[j] = (uint8_t)((s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4));
-        sm[8 + j] = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-    return loadu128(sm);
-}
-
-/* Q4_K and Q5_K share all but the fifth bit (qh NULL for Q4_K). Weights 64c..64c+31 are the
- * low nibbles of qs[32c..], sub-block 2c; 64c+32..64c+63 the high nibbles, sub-block 2c+1. */
-static inline __m256 k4_block_avx2(__m256 acc, const uint8_t *qs, const uint8_t *qh,
-                                   const uint8_t *scales, uint16_t d, uint16_t dmin,
-                                   const lb_block_q8_K *y)
-{
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i one = _mm256_set1_epi8(1);
-    const __m256i table = _mm256_broadcastsi128_si256(k4_scales_mins(scales));
-    /* mins: lane i (int16) = min of sub-block i / 2, against bsums[i] */
-    const __m256i min_mask = _mm256_set_epi8(
-        11 + 4, (char)0x80, 11 + 4, (char)0x80, 10 + 4, (char)0x80, 10 + 4, (char)0x80,
-        9 + 4, (char)0x80, 9 + 4, (char)0x80, 8 + 4, (char)0x80, 8 + 4, (char)0x80,
-        11, (char)0x80, 11, (char)0x80, 10, (char)0x80, 10, (char)0x80,
-        9, (char)0x80, 9, (char)0x80, 8, (char)0x80, 8, (char)0x80);
-    const __m256i summs = _mm256_madd_epi16(pick_scales_avx2(table, min_mask), loadu256(y->bsums));
-    const __m256i qhv = qh ? loadu256(qh) : _mm256_setzero_si256();
-    __m256i mask = _mm256_set1_epi16((int16_t)0x0080);
-    __m256i isum = _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-        const __m256i q = loadu256(qs + 32 * c);
-        __m256i lo = _mm256_and_si256(q, low4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        if (qh) {
-            lo = _mm256_or_si256(
-                lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qhv, 2 * c), one), 4));
-            hi = _mm256_or_si256(
-                hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qhv, 2 * c + 1), one), 4));
-        }
-        const __m256i plo = _mm256_maddubs_epi16(lo, loadu256(y->qs + 64 * c));
-        const __m256i phi = _mm256_maddubs_epi16(hi, loadu256(y->qs + 64 * c + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, pick_scales_avx2(table, mask)));
-        mask = _mm256_add_epi16(mask, _mm256_set1_epi16(0x0100));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, pick_scales_avx2(table, mask)));
-        mask = _mm256_add_epi16(mask, _mm256_set1_epi16(0x0100));
-    }
-    return k_block_accumulate_avx2(acc, y->d * f16_to_f32_avx2(d), isum,
-                                   y->d * f16_to_f32_avx2(dmin), summs);
-}
-
 /* The 12 packed bytes of Q4_K scales/mins, decoded with SIMD: byte j (0..7) = scale j, byte
- * 8 + j = min j, as k4_scales_mins. With a, b, c the three little-endian words of the packed
+ * 8 + j = min j (quants_k.h). With a, b, c the three little-endian words of the packed
  * bytes: scales 0..3 = a & 63, scales 4..7 = (c & 15) | (a >> 6) << 4, mins 0..3 = b & 63,
  * mins 4..7 = (c >> 4) | (b >> 6) << 4 (per byte). Reads 16 bytes: the 4 after the scales are
  * the block's qs, ignored. */
@@ -289,54 +261,135 @@ static float vec_dot_q4_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
     return hsum_ps_avx2(_mm256_sub_ps(acc, accm));
 }
 
+/* Q5_K: Q4_K plus a fifth bit per code (0..31, maddubs pairs within 2 * 31 * 128): bit k of
+ * qh[l] is the high bit of weight 32k + l, moved to bit 4 of the nibble's byte. Otherwise as
+ * Q4_K (same scale/min decode, picks and min correction). */
+static inline __attribute__((always_inline)) __m256i q5k_fifth_bit_avx2(__m256i qh, int k)
+{
+    /* bit k of each byte to bit 4: bits a 16-bit shift brings in from the neighbouring byte
+     * land outside bit 4 (shifts of at most 4) */
+    const __m256i t = k < 4   ? _mm256_slli_epi16(qh, 4 - k)
+                      : k > 4 ? _mm256_srli_epi16(qh, k - 4)
+                              : qh;
+    return _mm256_and_si256(t, _mm256_set1_epi8(0x10));
+}
+
 static float vec_dot_q5_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n)
 {
     assert(n >= 0 && n % LB_QK_K == 0);
     const lb_block_q5_K *wb = w;
     const lb_block_q8_K *ab = a_q8_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    /* int16 lane i = min i / 2 (byte 8 + i / 2 of the table, zero-extended) */
+    const __m256i min_pick = _mm256_set_epi16(
+        (int16_t)0x800f, (int16_t)0x800f, (int16_t)0x800e, (int16_t)0x800e, (int16_t)0x800d,
+        (int16_t)0x800d, (int16_t)0x800c, (int16_t)0x800c, (int16_t)0x800b, (int16_t)0x800b,
+        (int16_t)0x800a, (int16_t)0x800a, (int16_t)0x8009, (int16_t)0x8009, (int16_t)0x8008,
+        (int16_t)0x8008);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / LB_QK_K; b++)
-        acc = k4_block_avx2(acc, wb[b].qs, wb[b].qh, wb[b].scales, wb[b].d, wb[b].dmin, &ab[b]);
-    return hsum_ps_avx2(acc);
+    __m256 accm = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / LB_QK_K; b++) {
+        const lb_block_q5_K *x = &wb[b];
+        const lb_block_q8_K *y = &ab[b];
+        const __m256i table = _mm256_broadcastsi128_si256(q4k_scales_mins_simd(x->scales));
+        const __m256i summs = _mm256_madd_epi16(_mm256_shuffle_epi8(table, min_pick),
+                                                loadu256(y->bsums));
+        const __m256i qh = loadu256(x->qh);
+        /* pair c: low nibbles = sub-block 2c (fifth bit 2c), high nibbles = 2c + 1 (2c + 1) */
+#define Q5K_PICK(j) _mm256_load_si256((const __m256i *)q4k_scale_pick[j])
+#define Q5K_PAIR(c, isum_lo, isum_hi)                                                           \
+    do {                                                                                        \
+        const __m256i q = loadu256(x->qs + 32 * (c));                                           \
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4),                           \
+                                           q5k_fifth_bit_avx2(qh, 2 * (c)));                    \
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),     \
+                                           q5k_fifth_bit_avx2(qh, 2 * (c) + 1));                \
+        const __m256i plo = _mm256_maddubs_epi16(lo, loadu256(y->qs + 64 * (c)));              \
+        const __m256i phi = _mm256_maddubs_epi16(hi, loadu256(y->qs + 64 * (c) + 32));         \
+        isum_lo = _mm256_madd_epi16(plo, _mm256_shuffle_epi8(table, Q5K_PICK(2 * (c))));      \
+        isum_hi = _mm256_madd_epi16(phi, _mm256_shuffle_epi8(table, Q5K_PICK(2 * (c) + 1)));  \
+    } while (0)
+        __m256i s0, s1, s2, s3, s4, s5, s6, s7;
+        Q5K_PAIR(0, s0, s1);
+        Q5K_PAIR(1, s2, s3);
+        Q5K_PAIR(2, s4, s5);
+        Q5K_PAIR(3, s6, s7);
+#undef Q5K_PAIR
+#undef Q5K_PICK
+        const __m256i isum = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)),
+            _mm256_add_epi32(_mm256_add_epi32(s4, s5), _mm256_add_epi32(s6, s7)));
+        const __m128 dd = k_d_dmin_avx2(&x->d, y->d);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                               _mm256_cvtepi32_ps(summs), accm);
+    }
+    return hsum_ps_avx2(_mm256_sub_ps(acc, accm));
 }
 
-/* Q6_K: q - 32 with q = 4 low bits from ql and 2 high bits from qh; signed 8-bit scales. */
+/* One Q6_K step (h, s): activations 128h + 32s.., the 6-bit codes (0..63, maddubs pairs within
+ * 2 * 63 * 128) from the nibbles of l (low nibbles for s < 2, high for s >= 2) and bits
+ * 2s..2s+1 of qh moved to bits 4..5. Weighted by the int16 scales of tab (sub-blocks
+ * 8h..8h+7): lane 2s in the low half, 2s + 1 in the high half. */
+static inline __attribute__((always_inline)) __m256i q6k_step_avx2(__m256i l, __m256i qh, int s,
+                                                                   const int8_t *a, __m256i tab)
+{
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(s < 2 ? l : _mm256_srli_epi16(l, 4), low4);
+    /* bits 2s..2s+1 of each byte to bits 4..5: bits that a 16-bit shift brings in from the
+     * neighbouring byte land outside bits 4..5 (shifts of at most 4) */
+    const __m256i t = s == 0 ? _mm256_slli_epi16(qh, 4)
+                    : s == 1 ? _mm256_slli_epi16(qh, 2)
+                    : s == 2 ? qh
+                             : _mm256_srli_epi16(qh, 2);
+    const __m256i hi = _mm256_and_si256(t, _mm256_set1_epi8(0x30));
+    const __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hi), loadu256(a));
+    return _mm256_madd_epi16(p, _mm256_shuffle_epi8(tab, pick16_mask_avx2(2 * s, 2 * s + 1)));
+}
+
+/* Q6_K: level = 6-bit code - 32, signed 8-bit scales. Per super-block: the scales widened once
+ * to int16, each step one maddubs of the unsigned code and one madd with its scales, and
+ * 32 * sum_j scale_j * bsums_j for the offset, subtracted. So that every int32 lane converts
+ * to float exactly, the two halves (|lane| <= 4 * 2 * (2 * 63 * 128) * 128 < 2^24) and the
+ * offset term (|lane| <= 32 * 2 * 128 * 2048 = 2^24) are converted and accumulated apart,
+ * each in its own vector. */
 static float vec_dot_q6_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n)
 {
     assert(n >= 0 && n % LB_QK_K == 0);
     const lb_block_q6_K *wb = w;
     const lb_block_q8_K *ab = a_q8_K;
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i three = _mm256_set1_epi8(3);
-    const __m256i thirty_two = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / LB_QK_K; b++) {
         const lb_block_q6_K *x = &wb[b];
         const lb_block_q8_K *y = &ab[b];
-        const __m256i table = _mm256_broadcastsi128_si256(loadu128(x->scales));
-        __m256i mask = scale_mask_avx2(0, 1);
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i ql[2] = {loadu256(x->ql + 64 * h), loadu256(x->ql + 64 * h + 32)};
-            const __m256i qh = loadu256(x->qh + 32 * h);
-            for (int s = 0; s < 4; s++) {
-                const __m256i lo = s < 2 ? _mm256_and_si256(ql[s & 1], low4)
-                                         : _mm256_and_si256(_mm256_srli_epi16(ql[s & 1], 4), low4);
-                const __m256i hi = _mm256_slli_epi16(
-                    _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), three), 4);
-                const __m256i q = _mm256_or_si256(lo, hi);
-                const __m256i av = loadu256(y->qs + 128 * h + 32 * s);
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, av),
-                                                   _mm256_maddubs_epi16(thirty_two, av));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick_scales_avx2(table, mask)));
-                mask = _mm256_add_epi8(mask, _mm256_set1_epi8(2));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16_to_f32_avx2(x->d)), _mm256_cvtepi32_ps(isum),
-                              acc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(x->scales));
+        const __m256i tab0 = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+        const __m256i tab1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        const __m256i offs = _mm256_madd_epi16(sc16, loadu256(y->bsums));
+        const __m256i l0 = loadu256(x->ql);
+        const __m256i l1 = loadu256(x->ql + 32);
+        const __m256i l2 = loadu256(x->ql + 64);
+        const __m256i l3 = loadu256(x->ql + 96);
+        const __m256i h0 = loadu256(x->qh);
+        const __m256i h1 = loadu256(x->qh + 32);
+        const __m256i s0 = _mm256_add_epi32(q6k_step_avx2(l0, h0, 0, y->qs, tab0),
+                                            q6k_step_avx2(l1, h0, 1, y->qs + 32, tab0));
+        const __m256i s1 = _mm256_add_epi32(q6k_step_avx2(l0, h0, 2, y->qs + 64, tab0),
+                                            q6k_step_avx2(l1, h0, 3, y->qs + 96, tab0));
+        const __m256i s2 = _mm256_add_epi32(q6k_step_avx2(l2, h1, 0, y->qs + 128, tab1),
+                                            q6k_step_avx2(l3, h1, 1, y->qs + 160, tab1));
+        const __m256i s3 = _mm256_add_epi32(q6k_step_avx2(l2, h1, 2, y->qs + 192, tab1),
+                                            q6k_step_avx2(l3, h1, 3, y->qs + 224, tab1));
+        const __m256 d = _mm256_set1_ps(y->d * f16_to_f32_avx2(x->d));
+        acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc0);
+        acc1 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s2, s3)), acc1);
+        accm = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_slli_epi32(offs, 5)), accm);
     }
-    return hsum_ps_avx2(acc);
+    return hsum_ps_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
 }
+
 void lb_kernels_dsp_init_avx2_k(lb_kernels_dsp *dsp)
 {
     dsp->vec_dot[LB_TYPE_Q2_K] = vec_dot_q2_K_q8_K_avx2;
