@@ -659,8 +659,8 @@ int main(void)
     if (f32)
         CHECK_OK(lb_tokenizer_create(&tokenizer, f32->vocab));
     FILE *text = fopen(text_path, "rb");
-    char *bytes = lb_malloc(1 << 15);
-    size_t len = text && bytes ? fread(bytes, 1, 1 << 15, text) : 0;
+    char *bytes = lb_malloc(1 << 14);
+    size_t len = text && bytes ? fread(bytes, 1, 1 << 14, text) : 0;
     if (text)
         fclose(text);
     if (tokenizer)

@@ -24,7 +24,10 @@
  * i.e. below 1e-5 * T for rows up to 4096 Q8_0 / Q4_0 elements (the bound is worst case;
  * random rows land near 1e-7 * T). Q2_K, Q4_K and Q5_K accumulate the d and the dmin terms in
  * two separate vectors, and Q6_K its two halves and its offset term in three (one FMA each per
- * super-block), within the same bound. Q3_K and Q6_K rely on the Q8_K bsums being the sums of
+ * super-block), within the same bound. Q8_0, Q4_0 and Q5_0 accumulate even and odd blocks in
+ * two vectors, added before the reduction; Q4_1 and Q5_1 first reduce four blocks exactly to
+ * one int32 lane per block and term (sum q * a, sum a) and take one FMA per four blocks; both
+ * stay within the same bound. Q3_K and Q6_K rely on the Q8_K bsums being the sums of
  * their 16 activations, as every quantizer writes them (kernels/quants_k.h). */
 
 
@@ -60,27 +63,6 @@ static inline __m128i loadu128(const void *p)
     return _mm_loadu_si128((const __m128i *)p);
 }
 
-/* 32 nibbles of 16 bytes: elements 0..15 the low nibbles, 16..31 the high nibbles. */
-static inline __m256i unpack_nibbles16_avx2(const uint8_t *qs)
-{
-    const __m128i x = loadu128(qs);
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
-}
-
-/* Byte j = 0x10 where bit j of the little-endian 32-bit word at qh is set, else 0. */
-static inline __m256i fifth_bits_avx2(const uint8_t *qh)
-{
-    uint32_t bits;
-    memcpy(&bits, qh, sizeof bits);
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int32_t)bits),
-        _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
-    const __m256i bitmask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bitmask), bitmask);
-    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 /* Exact dot of 32 unsigned weight codes q (0..63) with 32 signed activations a, minus
  * offset * sum(a), offset a power of two <= 32: per int16 lane |q a pair| <= 63*128*2 and
  * |offset * a pair| <= 8192, so the int16 difference cannot overflow. 8 int32 lanes out. */
@@ -96,15 +78,5 @@ static inline __m256i sum_s8_avx2(__m256i a)
 {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), _mm256_set1_epi16(1));
 }
-
-/* 16 int16 lanes, each the signed byte of `table` (broadcast to both 128-bit halves) picked by
- * the high byte of the matching int16 lane of `mask` (the low byte being 0x80, which
- * zeroes). Adding 2 to every byte of such a mask moves both picks two bytes on, and keeps the
- * 0x80 bytes zeroing. */
-static inline __m256i pick_scales_avx2(__m256i table, __m256i mask)
-{
-    return _mm256_srai_epi16(_mm256_shuffle_epi8(table, mask), 8);
-}
-
 
 #endif
