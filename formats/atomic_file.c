@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -82,19 +83,43 @@ lb_status lb_atomic_file_open(lb_atomic_file **out, const char *target)
         free_file(file);
         return lb_error(LB_ERR_NOMEM, "%s: out of memory", target);
     }
-    snprintf(file->temp_path, temp_len, "%s.tmp.XXXXXX", target);
-    file->fd = mkstemp(file->temp_path);
+    /* The temp path is published for the signal handler before the file is created (then
+     * O_EXCL): a signal between creating and publishing would leave the file behind, and
+     * blocking signals in this thread would not stop another thread from taking one. A signal
+     * between publishing and creating just unlinks a path that does not exist yet. */
+    static unsigned counter;
+    uint64_t seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL) ^
+                    (uint64_t)(uintptr_t)file;
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; attempt < 100 && file->fd < 0; attempt++) {
+        uint64_t z = seed + (uint64_t)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) *
+                                0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
+        char suffix[7];
+        for (int i = 0; i < 6; i++, z /= 62)
+            suffix[i] = alphabet[z % 62];
+        suffix[6] = '\0';
+        snprintf(file->temp_path, temp_len, "%s.tmp.%s", target, suffix);
+        file->slot = register_temp_path(file->temp_path);
+        file->fd = open(file->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (file->fd < 0) {
+            int err = errno;
+            unregister_temp_path(file->slot);
+            file->slot = -1;
+            if (err != EEXIST) {
+                lb_status status = lb_error(LB_ERR_IO, "%s: cannot create temporary file %s: %s",
+                                            target, file->temp_path, strerror(err));
+                free_file(file);
+                return status;
+            }
+        }
+    }
     if (file->fd < 0) {
-        lb_status status = lb_error(LB_ERR_IO, "%s: cannot create temporary file %s: %s", target,
-                                    file->temp_path, strerror(errno));
+        lb_status status = lb_error(LB_ERR_IO, "%s: cannot create a temporary file beside it",
+                                    target);
         free_file(file);
         return status;
     }
-    /* mkstemp creates 0600; outputs are ordinary files. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(file->fd, 0666 & ~mask);
-    file->slot = register_temp_path(file->temp_path);
     *out = file;
     return LB_OK;
 }
