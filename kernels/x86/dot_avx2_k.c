@@ -207,6 +207,17 @@ static const _Alignas(32) int16_t q4k_scale_pick[8][16] = {
 #undef Q2K_PICK_ROW
 #undef Q2K_X8
 
+/* pshufb mask for Q4_K / Q5_K: int16 lane i = min i / 2 (byte 8 + i / 2 of the scale/min
+ * table, zero-extended), so one madd with the bsums gives the min correction. */
+static inline __m256i k4_min_pick(void)
+{
+    return _mm256_set_epi16(
+        (int16_t)0x800f, (int16_t)0x800f, (int16_t)0x800e, (int16_t)0x800e, (int16_t)0x800d,
+        (int16_t)0x800d, (int16_t)0x800c, (int16_t)0x800c, (int16_t)0x800b, (int16_t)0x800b,
+        (int16_t)0x800a, (int16_t)0x800a, (int16_t)0x8009, (int16_t)0x8009, (int16_t)0x8008,
+        (int16_t)0x8008);
+}
+
 /* Q4_K: per super-block the scales/mins are decoded once (SIMD), the min correction is one
  * madd of the mins (each repeated for its two bsums) with the bsums, and every sub-block's
  * scale multiply is a madd in the integer domain; the exact int32 sums become float once per
@@ -217,12 +228,7 @@ static float vec_dot_q4_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
     const lb_block_q4_K *wb = w;
     const lb_block_q8_K *ab = a_q8_K;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    /* int16 lane i = min i / 2 (byte 8 + i / 2 of the table, zero-extended) */
-    const __m256i min_pick = _mm256_set_epi16(
-        (int16_t)0x800f, (int16_t)0x800f, (int16_t)0x800e, (int16_t)0x800e, (int16_t)0x800d,
-        (int16_t)0x800d, (int16_t)0x800c, (int16_t)0x800c, (int16_t)0x800b, (int16_t)0x800b,
-        (int16_t)0x800a, (int16_t)0x800a, (int16_t)0x8009, (int16_t)0x8009, (int16_t)0x8008,
-        (int16_t)0x8008);
+    const __m256i min_pick = k4_min_pick();
     __m256 acc = _mm256_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / LB_QK_K; b++) {
@@ -280,12 +286,7 @@ static float vec_dot_q5_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
     const lb_block_q5_K *wb = w;
     const lb_block_q8_K *ab = a_q8_K;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    /* int16 lane i = min i / 2 (byte 8 + i / 2 of the table, zero-extended) */
-    const __m256i min_pick = _mm256_set_epi16(
-        (int16_t)0x800f, (int16_t)0x800f, (int16_t)0x800e, (int16_t)0x800e, (int16_t)0x800d,
-        (int16_t)0x800d, (int16_t)0x800c, (int16_t)0x800c, (int16_t)0x800b, (int16_t)0x800b,
-        (int16_t)0x800a, (int16_t)0x800a, (int16_t)0x8009, (int16_t)0x8009, (int16_t)0x8008,
-        (int16_t)0x8008);
+    const __m256i min_pick = k4_min_pick();
     __m256 acc = _mm256_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / LB_QK_K; b++) {
