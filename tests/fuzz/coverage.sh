@@ -14,7 +14,13 @@ cd "$(dirname "$0")/../.."
 build=$1
 work=$2
 shift 2
-targets=${*:-"gguf safetensors llama2c tokenizer_bin hf_json imatrix spm_model"}
+targets=$*
+if [ -z "$targets" ]; then
+    for source in tests/fuzz/fuzz_*.c; do
+        name=$(basename "$source" .c)
+        targets="$targets ${name#fuzz_}"
+    done
+fi
 profiles=$(mktemp -d)
 trap 'rm -rf "$profiles"' EXIT
 
