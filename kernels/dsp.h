@@ -3,6 +3,7 @@
 #ifndef LB_KERNELS_DSP_H
 #define LB_KERNELS_DSP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/status.h"
@@ -12,10 +13,21 @@
 /* Type ids index the table; GGUF ids of the supported types are all below this. */
 #define LB_DSP_TYPE_SLOTS 32
 
+/* Activation rows per vec_dot_x4 call. */
+#define LB_DOT_X4_ROWS 4
+
+/* out[j] = vec_dot(w, a + j * a_stride, n) for j < LB_DOT_X4_ROWS. */
+typedef void (*lb_vec_dot_x4_fn)(const void *w, const void *a, size_t a_stride, int64_t n,
+                                 float *out);
+
 typedef struct lb_kernels_dsp {
     /* vec_dot[t]: dot of a weight row of type t with an activation row already quantized to
      * t's vec_dot_type (see lb_kernels_type); NULL where t has none. */
     lb_vec_dot_fn vec_dot[LB_DSP_TYPE_SLOTS];
+    /* vec_dot_x4[t]: the dots of one weight row with LB_DOT_X4_ROWS activation rows at once,
+     * each bit-identical to vec_dot[t] on that row (the weight codes are decoded once for
+     * all of them); NULL where only vec_dot exists. lb_gemm uses it when it can. */
+    lb_vec_dot_x4_fn vec_dot_x4[LB_DSP_TYPE_SLOTS];
     /* quantize_activations[t]: f32 activations -> t (Q8_0 and Q8_K; F32 is a copy). */
     lb_quantize_row_fn quantize_activations[LB_DSP_TYPE_SLOTS];
     unsigned cpu_flags; /* the LB_CPU_* features the table was filled for */
@@ -42,7 +54,8 @@ LB_API uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64
  * weight_type (any type with kernels), activations X [batch][cols] f32, output Y
  * [batch][rows] f32. Activations are first quantized to the type's vec_dot_type into
  * `workspace` (lb_gemm_workspace_bytes); rows are split over OpenMP threads, and each output is
- * one vec_dot call, so results are identical for any thread count. batch 1 is the GEMV.
+ * what one vec_dot call gives (vec_dot_x4 gives the same bits), so results are identical for
+ * any thread count and batch composition. batch 1 is the GEMV.
  * Errors: LB_ERR_INVALID_ARG (no kernels, cols not a multiple of the block size). */
 LB_API lb_status lb_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
                          int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,

@@ -289,14 +289,18 @@ static void check_quantize_activations(const isa_level *isa, const lb_kernels_ds
 }
 
 /* lb_gemm at this ISA level: against the double reference, each output equal to one vec_dot
- * call, identical at 1 and 2 threads, guard bytes intact. */
+ * call (so vec_dot_x4, where the type has one, gives vec_dot's bits), identical at 1 and 2
+ * threads, guard bytes intact. */
 static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_kernels_dsp *dsp,
                        const lb_kernel_type *k, const char *name, uint64_t seed)
 {
     const int64_t rows = 37;
     const int64_t block = lb_type_get((uint32_t)k->type)->block_size;
-    const int64_t cols = block == 1 ? 261 : 512;
-    const int64_t batches[] = {1, 3, 17};
+    /* legacy rows of 15 blocks: three groups of four and a tail of three in the AVX2 dots */
+    const int64_t cols = block == 1 ? 261 : block == 32 ? 480 : 768;
+    /* 17: four vec_dot_x4 calls and a vec_dot; 403: more than lb_gemm's activation tile at
+     * these widths (about 190 KiB of quantized rows) */
+    const int64_t batches[] = {1, 3, 17, 403};
     const lb_kernel_type *act = lb_kernels_type(k->vec_dot_type);
     uint64_t w_row = row_bytes(k->type, cols), a_row = row_bytes(k->vec_dot_type, cols);
     bool ok = true;
@@ -389,7 +393,7 @@ static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_k
     free(tmp);
     free(aq);
     if (ok)
-        snprintf(detail, sizeof detail, "(37 rows, batch 1/3/17, threads 1 = 2; max |err| / "
+        snprintf(detail, sizeof detail, "(37 rows, batch 1/3/17/403, threads 1 = 2; max |err| / "
                  "sum|terms| = %.2g, tolerance %.0e)", worst, GEMM_TOL);
     report(isa->name, "gemm", name, ok, detail);
 }

@@ -14,7 +14,7 @@
 
 /* (d * yd, dmin * yd) in lanes 0 and 1, for the adjacent f16 d and dmin at p: one conversion and
  * one multiply, the same roundings as the scalar products. */
-static inline __m128 k_d_dmin_avx2(const uint16_t *p, float yd)
+static inline __m128 k_d_dmin_avx2(const void *p, float yd)
 {
     uint32_t bits;
     memcpy(&bits, p, sizeof bits);
@@ -124,17 +124,22 @@ static inline __m128i q3k_scales_simd(const lb_block_q3_K *x)
  * step (pairs within 2 * 7 * 128). Weighted by the int16 scales of tab (sub-blocks 8h..8h+7):
  * lane 2s (sub-block 2k) in the low half, 2s + 1 in the high half. The + 4 is taken off
  * through the bsums once per block. */
-static inline __attribute__((always_inline)) __m256i q3k_step_avx2(__m256i q, __m256i hm, int s,
-                                                                   int k, const int8_t *a,
-                                                                   __m256i tab)
+static inline __attribute__((always_inline)) __m256i q3k_codes_avx2(__m256i q, __m256i hm, int s,
+                                                                    int k)
 {
     const __m256i low = _mm256_and_si256(s ? _mm256_srli_epi16(q, 2 * s) : q, _mm256_set1_epi8(3));
     /* bit k of each byte to bit 2: other bits that a 16-bit shift brings into the byte land
      * outside bit 2 (shifts of at most 5) */
     const __m256i hb = k < 2 ? _mm256_slli_epi16(hm, 2 - k)
                              : (k > 2 ? _mm256_srli_epi16(hm, k - 2) : hm);
-    const __m256i code = _mm256_or_si256(low, _mm256_and_si256(hb, _mm256_set1_epi8(4)));
-    const __m256i p = _mm256_maddubs_epi16(code, loadu256(a));
+    return _mm256_or_si256(low, _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+}
+
+static inline __attribute__((always_inline)) __m256i q3k_step_avx2(__m256i q, __m256i hm, int s,
+                                                                   int k, const int8_t *a,
+                                                                   __m256i tab)
+{
+    const __m256i p = _mm256_maddubs_epi16(q3k_codes_avx2(q, hm, s, k), loadu256(a));
     return _mm256_madd_epi16(p, _mm256_shuffle_epi8(tab, pick16_mask_avx2(2 * s, 2 * s + 1)));
 }
 
@@ -332,8 +337,7 @@ static float vec_dot_q5_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
  * 2 * 63 * 128) from the nibbles of l (low nibbles for s < 2, high for s >= 2) and bits
  * 2s..2s+1 of qh moved to bits 4..5. Weighted by the int16 scales of tab (sub-blocks
  * 8h..8h+7): lane 2s in the low half, 2s + 1 in the high half. */
-static inline __attribute__((always_inline)) __m256i q6k_step_avx2(__m256i l, __m256i qh, int s,
-                                                                   const int8_t *a, __m256i tab)
+static inline __attribute__((always_inline)) __m256i q6k_codes_avx2(__m256i l, __m256i qh, int s)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i lo = _mm256_and_si256(s < 2 ? l : _mm256_srli_epi16(l, 4), low4);
@@ -343,8 +347,13 @@ static inline __attribute__((always_inline)) __m256i q6k_step_avx2(__m256i l, __
                     : s == 1 ? _mm256_slli_epi16(qh, 2)
                     : s == 2 ? qh
                              : _mm256_srli_epi16(qh, 2);
-    const __m256i hi = _mm256_and_si256(t, _mm256_set1_epi8(0x30));
-    const __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hi), loadu256(a));
+    return _mm256_or_si256(lo, _mm256_and_si256(t, _mm256_set1_epi8(0x30)));
+}
+
+static inline __attribute__((always_inline)) __m256i q6k_step_avx2(__m256i l, __m256i qh, int s,
+                                                                   const int8_t *a, __m256i tab)
+{
+    const __m256i p = _mm256_maddubs_epi16(q6k_codes_avx2(l, qh, s), loadu256(a));
     return _mm256_madd_epi16(p, _mm256_shuffle_epi8(tab, pick16_mask_avx2(2 * s, 2 * s + 1)));
 }
 
@@ -391,6 +400,250 @@ static float vec_dot_q6_K_q8_K_avx2(const void *w, const void *a_q8_K, int64_t n
     return hsum_ps_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
 }
 
+/* Block b of each of the LB_DOT_X4_ROWS activation rows `a_stride` bytes apart. */
+static inline void q8_K_rows_x4(const void *a_q8_K, size_t a_stride, int64_t b,
+                                const lb_block_q8_K **y)
+{
+    for (int j = 0; j < LB_DOT_X4_ROWS; j++)
+        y[j] = (const lb_block_q8_K *)((const uint8_t *)a_q8_K + j * a_stride) + b;
+}
+
+/* One super-block of one activation row for the types with a min (Q2_K, Q4_K, Q5_K), the float
+ * steps of their one-row dots: acc += d yd * isum, accm += dmin yd * (mins . bsums), mins as
+ * int16 lanes matching y's bsums, d and dmin the adjacent f16 at d_dmin. */
+static inline void k_accumulate_d_dmin_avx2(const void *d_dmin, const lb_block_q8_K *y,
+                                            __m256i isum, __m256i mins, __m256 *acc,
+                                            __m256 *accm)
+{
+    const __m256i summs = _mm256_madd_epi16(mins, loadu256(y->bsums));
+    const __m128 dd = k_d_dmin_avx2(d_dmin, y->d);
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(isum), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summs),
+                            *accm);
+}
+
+/* Q2_K against LB_DOT_X4_ROWS activation rows: each step's 2-bit codes (shifted down, where
+ * the one-row dot masks them in place and shifts the sums: the same exact integers) and picked
+ * scales decoded once for all rows; the float steps as in vec_dot_q2_K_q8_K_avx2, so the same
+ * bits. */
+static void vec_dot_x4_q2_K_q8_K_avx2(const void *w, const void *a_q8_K, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    enum { R = LB_DOT_X4_ROWS };
+    assert(n >= 0 && n % LB_QK_K == 0);
+    const lb_block_q2_K *wb = w;
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    const __m256i m03 = _mm256_set1_epi8(0x03);
+    __m256 acc[R], accm[R];
+    for (int j = 0; j < R; j++)
+        acc[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / LB_QK_K; b++) {
+        const lb_block_q2_K *x = &wb[b];
+        const lb_block_q8_K *y[R];
+        q8_K_rows_x4(a_q8_K, a_stride, b, y);
+        const __m128i packed = loadu128(x->scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_and_si128(packed, low4));
+        __m256i isum[R];
+        for (int j = 0; j < R; j++)
+            isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i q = loadu256(x->qs + 32 * (k / 4));
+            const __m256i codes =
+                _mm256_and_si256(k % 4 ? _mm256_srli_epi16(q, 2 * (k % 4)) : q, m03);
+            const __m256i scales = _mm256_shuffle_epi8(
+                table, _mm256_load_si256((const __m256i *)q2k_scale_pick[k]));
+#pragma GCC unroll 4
+            for (int j = 0; j < R; j++)
+                isum[j] = _mm256_add_epi32(
+                    isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(codes, loadu256(y[j]->qs + 32 * k)),
+                                               scales));
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++)
+            k_accumulate_d_dmin_avx2(&x->d, y[j], isum[j], mins, &acc[j], &accm[j]);
+    }
+    for (int j = 0; j < R; j++)
+        out[j] = hsum_ps_avx2(_mm256_sub_ps(acc[j], accm[j]));
+}
+
+/* Q3_K against LB_DOT_X4_ROWS activation rows: each step's codes (level + 4) and picked scales
+ * decoded once for all rows; per row the same exact int32 lanes and float steps as
+ * vec_dot_q3_K_q8_K_avx2, so the same bits. */
+static void vec_dot_x4_q3_K_q8_K_avx2(const void *w, const void *a_q8_K, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    enum { R = LB_DOT_X4_ROWS };
+    assert(n >= 0 && n % LB_QK_K == 0);
+    const lb_block_q3_K *wb = w;
+    __m256 acc[R];
+    for (int j = 0; j < R; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / LB_QK_K; b++) {
+        const lb_block_q3_K *x = &wb[b];
+        const lb_block_q8_K *y[R];
+        q8_K_rows_x4(a_q8_K, a_stride, b, y);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales_simd(x));
+        const __m256i tabs[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                 _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+        const __m256i hm = loadu256(x->hmask);
+        __m256i isum[R];
+        for (int j = 0; j < R; j++)
+            isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const int s = k % 4;
+            const __m256i codes = q3k_codes_avx2(loadu256(x->qs + 32 * (k / 4)), hm, s, k);
+            const __m256i scales =
+                _mm256_shuffle_epi8(tabs[k / 4], pick16_mask_avx2(2 * s, 2 * s + 1));
+#pragma GCC unroll 4
+            for (int j = 0; j < R; j++)
+                isum[j] = _mm256_add_epi32(
+                    isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(codes, loadu256(y[j]->qs + 32 * k)),
+                                               scales));
+        }
+        const float xd = f16_to_f32_avx2(x->d);
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++) {
+            const __m256i offs = _mm256_madd_epi16(sc16, loadu256(y[j]->bsums));
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j]->d * xd),
+                                     _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[j], _mm256_slli_epi32(offs, 2))),
+                                     acc[j]);
+        }
+    }
+    for (int j = 0; j < R; j++)
+        out[j] = hsum_ps_avx2(acc[j]);
+}
+
+/* Q4_K or Q5_K (`fifth`: with the fifth bits of Q5_K) against LB_DOT_X4_ROWS activation rows:
+ * the codes and the picked scales of each pair are decoded once and used for every row. Per row
+ * the integer sums are the same exact int32 lanes as in the one-row dots (added in another
+ * order, which integers allow) and the float steps are the same, so each output has the same
+ * bits. Q4_K and Q5_K blocks share d, dmin and the scales at the same offsets; the codes start
+ * at `qs` bytes, Q5_K's qh at `qh`. */
+static_assert(offsetof(lb_block_q4_K, scales) == offsetof(lb_block_q5_K, scales) &&
+                  offsetof(lb_block_q4_K, d) == offsetof(lb_block_q5_K, d),
+              "Q4_K and Q5_K heads alike");
+static inline __attribute__((always_inline)) void
+k45_dot_x4_avx2(const uint8_t *w, size_t block_bytes, size_t qs, size_t qh, int fifth,
+                const void *a_q8_K, size_t a_stride, int64_t nb, float *out)
+{
+    enum { R = LB_DOT_X4_ROWS };
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i min_pick = k4_min_pick();
+    __m256 acc[R], accm[R];
+    for (int j = 0; j < R; j++)
+        acc[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *x = w + (size_t)b * block_bytes;
+        const lb_block_q8_K *y[R];
+        q8_K_rows_x4(a_q8_K, a_stride, b, y);
+        const __m256i table = _mm256_broadcastsi128_si256(
+            q4k_scales_mins_simd(x + offsetof(lb_block_q4_K, scales)));
+        const __m256i high = fifth ? loadu256(x + qh) : _mm256_setzero_si256();
+        __m256i isum[R];
+        for (int j = 0; j < R; j++)
+            isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = loadu256(x + qs + 32 * c);
+            __m256i lo = _mm256_and_si256(q, low4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            if (fifth) {
+                lo = _mm256_or_si256(lo, q5k_fifth_bit_avx2(high, 2 * c));
+                hi = _mm256_or_si256(hi, q5k_fifth_bit_avx2(high, 2 * c + 1));
+            }
+            const __m256i sc_lo = _mm256_shuffle_epi8(
+                table, _mm256_load_si256((const __m256i *)q4k_scale_pick[2 * c]));
+            const __m256i sc_hi = _mm256_shuffle_epi8(
+                table, _mm256_load_si256((const __m256i *)q4k_scale_pick[2 * c + 1]));
+#pragma GCC unroll 4
+            for (int j = 0; j < R; j++) {
+                const __m256i plo = _mm256_maddubs_epi16(lo, loadu256(y[j]->qs + 64 * c));
+                const __m256i phi = _mm256_maddubs_epi16(hi, loadu256(y[j]->qs + 64 * c + 32));
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(plo, sc_lo),
+                                                                     _mm256_madd_epi16(phi, sc_hi)));
+            }
+        }
+        const __m256i mins = _mm256_shuffle_epi8(table, min_pick);
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++)
+            k_accumulate_d_dmin_avx2(x + offsetof(lb_block_q4_K, d), y[j], isum[j], mins, &acc[j],
+                                     &accm[j]);
+    }
+    for (int j = 0; j < R; j++)
+        out[j] = hsum_ps_avx2(_mm256_sub_ps(acc[j], accm[j]));
+}
+
+static void vec_dot_x4_q4_K_q8_K_avx2(const void *w, const void *a_q8_K, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    assert(n >= 0 && n % LB_QK_K == 0);
+    k45_dot_x4_avx2(w, sizeof(lb_block_q4_K), offsetof(lb_block_q4_K, qs), 0, 0, a_q8_K,
+                    a_stride, n / LB_QK_K, out);
+}
+
+static void vec_dot_x4_q5_K_q8_K_avx2(const void *w, const void *a_q8_K, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    assert(n >= 0 && n % LB_QK_K == 0);
+    k45_dot_x4_avx2(w, sizeof(lb_block_q5_K), offsetof(lb_block_q5_K, qs),
+                    offsetof(lb_block_q5_K, qh), 1, a_q8_K, a_stride, n / LB_QK_K, out);
+}
+
+/* Q6_K against LB_DOT_X4_ROWS activation rows: each step's codes and picked scales decoded once
+ * for all rows; per row the same exact int32 lanes per half and the same float steps as
+ * vec_dot_q6_K_q8_K_avx2, so the same bits. */
+static void vec_dot_x4_q6_K_q8_K_avx2(const void *w, const void *a_q8_K, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    enum { R = LB_DOT_X4_ROWS };
+    assert(n >= 0 && n % LB_QK_K == 0);
+    const lb_block_q6_K *wb = w;
+    __m256 acc0[R], acc1[R], accm[R];
+    for (int j = 0; j < R; j++)
+        acc0[j] = acc1[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / LB_QK_K; b++) {
+        const lb_block_q6_K *x = &wb[b];
+        const lb_block_q8_K *y[R];
+        q8_K_rows_x4(a_q8_K, a_stride, b, y);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(x->scales));
+        const __m256i tabs[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                 _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+        __m256i half[2][R];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i tab = tabs[h];
+            const __m256i qh = loadu256(x->qh + 32 * h);
+            for (int j = 0; j < R; j++)
+                half[h][j] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                const __m256i codes = q6k_codes_avx2(loadu256(x->ql + 64 * h + 32 * (s & 1)), qh, s);
+                const __m256i scales = _mm256_shuffle_epi8(tab, pick16_mask_avx2(2 * s, 2 * s + 1));
+#pragma GCC unroll 4
+                for (int j = 0; j < R; j++) {
+                    const __m256i p =
+                        _mm256_maddubs_epi16(codes, loadu256(y[j]->qs + 128 * h + 32 * s));
+                    half[h][j] = _mm256_add_epi32(half[h][j], _mm256_madd_epi16(p, scales));
+                }
+            }
+        }
+        const float xd = f16_to_f32_avx2(x->d);
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++) {
+            const __m256i offs = _mm256_madd_epi16(sc16, loadu256(y[j]->bsums));
+            const __m256 d = _mm256_set1_ps(y[j]->d * xd);
+            acc0[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(half[0][j]), acc0[j]);
+            acc1[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(half[1][j]), acc1[j]);
+            accm[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_slli_epi32(offs, 5)), accm[j]);
+        }
+    }
+    for (int j = 0; j < R; j++)
+        out[j] = hsum_ps_avx2(_mm256_sub_ps(_mm256_add_ps(acc0[j], acc1[j]), accm[j]));
+}
+
 void lb_kernels_dsp_init_avx2_k(lb_kernels_dsp *dsp)
 {
     dsp->vec_dot[LB_TYPE_Q2_K] = vec_dot_q2_K_q8_K_avx2;
@@ -398,4 +651,9 @@ void lb_kernels_dsp_init_avx2_k(lb_kernels_dsp *dsp)
     dsp->vec_dot[LB_TYPE_Q4_K] = vec_dot_q4_K_q8_K_avx2;
     dsp->vec_dot[LB_TYPE_Q5_K] = vec_dot_q5_K_q8_K_avx2;
     dsp->vec_dot[LB_TYPE_Q6_K] = vec_dot_q6_K_q8_K_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q2_K] = vec_dot_x4_q2_K_q8_K_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q3_K] = vec_dot_x4_q3_K_q8_K_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q4_K] = vec_dot_x4_q4_K_q8_K_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q5_K] = vec_dot_x4_q5_K_q8_K_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q6_K] = vec_dot_x4_q6_K_q8_K_avx2;
 }

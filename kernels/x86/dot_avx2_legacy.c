@@ -184,6 +184,128 @@ static float vec_dot_q5_0_q8_0_avx2(const void *w, const void *a_q8_0, int64_t n
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The same types against LB_DOT_X4_ROWS activation rows                                      */
+/*                                                                                          */
+/* Each weight block's codes (and its group's four scales) are decoded once for all the rows; */
+/* per row the block dots are the same exact int32 lanes and the float steps (scale products, */
+/* the two accumulators, the reduction) the same as in dot_blocks_avx2, so each output has    */
+/* vec_dot's bits.                                                                           */
+
+enum legacy_kind { LEGACY_Q8_0, LEGACY_Q4_0, LEGACY_Q5_0 };
+
+/* A block's codes: Q8_0 the two halves widened to int16, Q4_0 / Q5_0 the unsigned codes in lo. */
+typedef struct block_codes {
+    __m256i lo, hi;
+} block_codes;
+
+static inline __attribute__((always_inline)) block_codes legacy_codes_avx2(const uint8_t *w,
+                                                                           enum legacy_kind kind)
+{
+    block_codes c = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    if (kind == LEGACY_Q8_0) {
+        const lb_block_q8_0 *x = (const void *)w;
+        c.lo = _mm256_cvtepi8_epi16(loadu128(x->qs));
+        c.hi = _mm256_cvtepi8_epi16(loadu128(x->qs + 16));
+    } else if (kind == LEGACY_Q4_0) {
+        c.lo = nibbles_avx2(((const lb_block_q4_0 *)(const void *)w)->qs);
+    } else {
+        const lb_block_q5_0 *x = (const void *)w;
+        c.lo = codes5_avx2(x->qh, x->qs);
+    }
+    return c;
+}
+
+/* The block dot of decoded codes with one activation block (as dot_q8_0_avx2 / dot_q4_0_avx2 /
+ * dot_q5_0_avx2). */
+static inline __attribute__((always_inline)) __m256i
+legacy_codes_dot_avx2(block_codes c, const lb_block_q8_0 *a, enum legacy_kind kind)
+{
+    if (kind == LEGACY_Q8_0)
+        return _mm256_add_epi32(_mm256_madd_epi16(c.lo, _mm256_cvtepi8_epi16(loadu128(a->qs))),
+                                _mm256_madd_epi16(c.hi, _mm256_cvtepi8_epi16(loadu128(a->qs + 16))));
+    return dot_u8_s8_offset_avx2(c.lo, loadu256(a->qs),
+                                 _mm256_set1_epi8(kind == LEGACY_Q4_0 ? 8 : 16));
+}
+
+static inline __attribute__((always_inline)) void
+dot_blocks_x4_avx2(const uint8_t *w, size_t stride, const void *a_q8_0, size_t a_stride,
+                   int64_t nb, enum legacy_kind kind, float *out)
+{
+    enum { R = LB_DOT_X4_ROWS };
+    const lb_block_q8_0 *a[R];
+    __m256 acc0[R], acc1[R];
+    for (int j = 0; j < R; j++) {
+        a[j] = (const lb_block_q8_0 *)((const uint8_t *)a_q8_0 + j * a_stride);
+        acc0[j] = acc1[j] = _mm256_setzero_ps();
+    }
+    /* each block's scale product from the group's four: lane 0, 1, 2 or 3 in every lane */
+    const __m256i lane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2),
+                             _mm256_set1_epi32(3)};
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        const uint8_t *x = w + (size_t)b * stride;
+        const __m128 ws = _mm_cvtph_ps(f16x4_strided(x, stride));
+        __m256 s[R];
+        for (int j = 0; j < R; j++) {
+            const __m128 s4 = _mm_mul_ps(
+                ws, _mm_cvtph_ps(f16x4_strided((const uint8_t *)&a[j][b], sizeof a[j][b])));
+            s[j] = _mm256_set_m128(s4, s4);
+        }
+        for (int pair = 0; pair < 2; pair++) {
+            const block_codes even = legacy_codes_avx2(x + 2 * pair * stride, kind);
+            const block_codes odd = legacy_codes_avx2(x + (2 * pair + 1) * stride, kind);
+#pragma GCC unroll 4
+            for (int j = 0; j < R; j++) {
+                const lb_block_q8_0 *y = &a[j][b + 2 * pair];
+                acc0[j] = fma_block_avx2(acc0[j], _mm256_permutevar_ps(s[j], lane[2 * pair]),
+                                         legacy_codes_dot_avx2(even, &y[0], kind));
+                acc1[j] = fma_block_avx2(acc1[j], _mm256_permutevar_ps(s[j], lane[2 * pair + 1]),
+                                         legacy_codes_dot_avx2(odd, &y[1], kind));
+            }
+        }
+    }
+    for (; b < nb; b++) {
+        const uint8_t *x = w + (size_t)b * stride;
+        const block_codes c = legacy_codes_avx2(x, kind);
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++) {
+            const __m256 s = scale_product_avx2(x, &a[j][b]);
+            const __m256i d = legacy_codes_dot_avx2(c, &a[j][b], kind);
+            if (b & 1)
+                acc1[j] = fma_block_avx2(acc1[j], s, d);
+            else
+                acc0[j] = fma_block_avx2(acc0[j], s, d);
+        }
+    }
+    for (int j = 0; j < R; j++)
+        out[j] = hsum_ps_avx2(_mm256_add_ps(acc0[j], acc1[j]));
+}
+
+static void vec_dot_x4_q8_0_q8_0_avx2(const void *w, const void *a_q8_0, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    assert(n >= 0 && n % LB_QK_LEGACY == 0);
+    dot_blocks_x4_avx2(w, sizeof(lb_block_q8_0), a_q8_0, a_stride, n / LB_QK_LEGACY, LEGACY_Q8_0,
+                       out);
+}
+
+static void vec_dot_x4_q4_0_q8_0_avx2(const void *w, const void *a_q8_0, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    assert(n >= 0 && n % LB_QK_LEGACY == 0);
+    dot_blocks_x4_avx2(w, sizeof(lb_block_q4_0), a_q8_0, a_stride, n / LB_QK_LEGACY, LEGACY_Q4_0,
+                       out);
+}
+
+static void vec_dot_x4_q5_0_q8_0_avx2(const void *w, const void *a_q8_0, size_t a_stride,
+                                      int64_t n, float *out)
+{
+    assert(n >= 0 && n % LB_QK_LEGACY == 0);
+    dot_blocks_x4_avx2(w, sizeof(lb_block_q5_0), a_q8_0, a_stride, n / LB_QK_LEGACY, LEGACY_Q5_0,
+                       out);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Types with a min: sum_j (d q_j + m)(da a_j) = (d da) sum q a + (m da) sum a               */
 /*                                                                                          */
 /* Here the 128-bit halves of a vector hold two blocks: [16 elements of block b | the same 16   */
@@ -361,4 +483,7 @@ void lb_kernels_dsp_init_avx2_legacy(lb_kernels_dsp *dsp)
     dsp->vec_dot[LB_TYPE_Q4_1] = vec_dot_q4_1_q8_0_avx2;
     dsp->vec_dot[LB_TYPE_Q5_0] = vec_dot_q5_0_q8_0_avx2;
     dsp->vec_dot[LB_TYPE_Q5_1] = vec_dot_q5_1_q8_0_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q8_0] = vec_dot_x4_q8_0_q8_0_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q4_0] = vec_dot_x4_q4_0_q8_0_avx2;
+    dsp->vec_dot_x4[LB_TYPE_Q5_0] = vec_dot_x4_q5_0_q8_0_avx2;
 }
