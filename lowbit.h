@@ -4,6 +4,8 @@
 
 #include "common/alloc.h"
 #include "common/cpu.h"
+#include "common/hash.h"
+#include "common/rng.h"
 #include "common/status.h"
 #include "common/tensor.h"
 #include "formats/atomic_file.h"

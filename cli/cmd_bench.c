@@ -15,6 +15,7 @@
 #include "common/cpu.h"
 #include "kernels/bench.h"
 #include "kernels/dsp.h"
+#include "common/rng.h"
 #include "linalg/linalg.h"
 #include "quant/gptq.h"
 #include "quant/hessian.h"

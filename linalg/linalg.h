@@ -1,5 +1,5 @@
 /* Dense linear algebra for the quantizers: symmetric positive definite factorizations through
- * LAPACKE, GEMM through CBLAS, symmetric permutations, and a seeded random generator. All
+ * LAPACKE, GEMM through CBLAS, symmetric permutations. All
  * matrices are row-major double with a leading dimension equal to n unless stated. */
 #ifndef LB_LINALG_LINALG_H
 #define LB_LINALG_LINALG_H
@@ -44,15 +44,5 @@ LB_API void lb_linalg_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64
  * parallel regions, so they pin BLAS to one thread around their work and restore it after. */
 LB_API int lb_linalg_blas_threads_pin(void);
 LB_API void lb_linalg_blas_threads_restore(int previous);
-
-/* A small seeded generator (splitmix64): the same seed gives the same sequence everywhere. */
-typedef struct lb_rng {
-    uint64_t state;
-} lb_rng;
-
-LB_API void lb_rng_seed(lb_rng *rng, uint64_t seed);
-LB_API uint64_t lb_rng_next(lb_rng *rng);
-/* Uniform in [0, bound), bound > 0, without modulo bias. */
-LB_API uint64_t lb_rng_below(lb_rng *rng, uint64_t bound);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "formats/atomic_file.h"
 #include "formats/mapped_file.h"
 
@@ -26,18 +27,6 @@ lb_eval_settings lb_eval_default_settings(void)
 {
     lb_eval_settings settings = {.ctx = 512, .max_windows = 0, .bos_id = 1};
     return settings;
-}
-
-static uint64_t fnv1a_tokens(uint64_t hash, const int32_t *tokens, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t t = (uint32_t)tokens[i];
-        for (int b = 0; b < 4; b++) {
-            hash ^= (t >> (8 * b)) & 0xffu;
-            hash *= 1099511628211ull;
-        }
-    }
-    return hash;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -259,12 +248,12 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
         goto done;
 
     /* The hash covers exactly the token windows that are scored, BOS substitution included. */
-    uint64_t hash = 14695981039346656037ull;
+    uint64_t hash = LB_FNV1A64_OFFSET;
     for (int64_t w = 0; w < n_windows; w++) {
         memcpy(window, tokens + w * ctx, (size_t)ctx * sizeof *window);
         if (settings->bos_id >= 0)
             window[0] = settings->bos_id;
-        hash = fnv1a_tokens(hash, window, ctx);
+        hash = lb_fnv1a64_update_u32le(hash, (const uint32_t *)window, (size_t)ctx);
     }
     if (settings->kld_path &&
         (status = open_base(&base, settings->kld_path, n_vocab, ctx, n_windows, n_positions,

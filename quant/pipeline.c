@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/half.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
@@ -24,17 +25,6 @@ lb_quantize_params lb_quantize_default_params(void)
     p.seed = 1234;
     p.gptq = lb_gptq_default_options();
     return p;
-}
-
-uint64_t lb_fnv1a64(const void *data, size_t len)
-{
-    const uint8_t *bytes = data;
-    uint64_t hash = 14695981039346656037ull;
-    for (size_t i = 0; i < len; i++) {
-        hash ^= bytes[i];
-        hash *= 1099511628211ull;
-    }
-    return hash;
 }
 
 /* The linear layers' inputs: q, k, v see one; gate and up see one. */

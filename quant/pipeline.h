@@ -95,7 +95,4 @@ LB_API lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens,
 LB_API lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t nsamples,
                                     int64_t seqlen, bool include_output, lb_imatrix *imatrix);
 
-/* FNV-1a 64 of bytes, as recorded in lowbit.quantize.calibration_hash. */
-LB_API uint64_t lb_fnv1a64(const void *data, size_t len);
-
 #endif

@@ -10,6 +10,7 @@
 
 #include "common/alloc.h"
 #include "kernels/kernels.h"
+#include "common/rng.h"
 #include "linalg/linalg.h"
 #include "quant/gptq.h"
 #include "quant/hessian.h"
