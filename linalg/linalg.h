@@ -32,13 +32,18 @@ LB_API void lb_linalg_reverse(double *a, int64_t n);
 LB_API lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm);
 
 /* C = alpha * op(A) op(B) + beta * C, row-major, through CBLAS (op = transpose when the flag
- * is set). Dimensions are those of op(A) (m x k) and op(B) (k x n). */
-LB_API void lb_linalg_dgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
-                            int64_t k, double alpha, const double *a, int64_t lda,
-                            const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
-LB_API void lb_linalg_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
-                            int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                            int64_t ldb, float beta, float *c, int64_t ldc);
+ * is set). Dimensions are those of op(A) (m x k) and op(B) (k x n). LB_ERR_UNSUPPORTED when a
+ * dimension or leading dimension exceeds the BLAS integer (nothing is computed then). */
+LB_API lb_status lb_linalg_dgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                                 int64_t k, double alpha, const double *a, int64_t lda,
+                                 const double *b, int64_t ldb, double beta, double *c,
+                                 int64_t ldc);
+LB_API lb_status lb_linalg_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                                 int64_t k, float alpha, const float *a, int64_t lda,
+                                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* y = alpha * A x + beta * y with A row-major m x n (lda), unit strides, through CBLAS. */
+LB_API lb_status lb_linalg_sgemv(int64_t m, int64_t n, float alpha, const float *a, int64_t lda,
+                                 const float *x, float beta, float *y);
 
 /* BLAS threads: the quantizers parallelize with OpenMP themselves and call BLAS from inside
  * parallel regions, so they pin BLAS to one thread around their work and restore it after. */
