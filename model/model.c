@@ -2,7 +2,6 @@
  * batched blocks. */
 #include "model/model.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,6 +11,7 @@
 #include "common/alloc.h"
 #include "kernels/dsp.h"
 #include "kernels/kernels.h"
+#include "linalg/linalg.h"
 
 /* One parameter tensor as the forward pass reads it: a matrix W [n_out][n_in] (y = W x, y[o] =
  * Σ_i W[o*n_in + i] x[i]) or a vector (n_out = 1), in one of two storages:
@@ -695,12 +695,13 @@ void lb_model_state_free(lb_model_state **statep)
 /* ---- the math, in the order it happens ---- */
 
 /* Hands a linear layer's input to the calibration hook (layer LB_MODEL_OUTPUT_LAYER for the
- * output layer). */
-static void call_hook(const lb_model *model, const weight *w, int64_t layer, const float *x,
-                      int64_t n_tokens)
+ * output layer); its failure ends the forward pass. */
+static lb_status call_hook(const lb_model *model, const weight *w, int64_t layer,
+                           const float *x, int64_t n_tokens)
 {
-    if (model->hook)
-        model->hook(model->hook_context, w->name, layer, x, n_tokens, w->n_in);
+    if (!model->hook)
+        return LB_OK;
+    return model->hook(model->hook_context, w->name, layer, x, n_tokens, w->n_in);
 }
 
 /* Output rows per work item of linear_forward: about 64 items of a multiple of 16 rows. A
@@ -730,20 +731,32 @@ static lb_status linear_forward(const weight *w, const float *x, float *y, int64
     if (w->packed)
         return lb_gemm(NULL, w->type, w->packed, n_out, n_in, x, n_tokens, y, workspace);
     int64_t n_chunks = (n_out + rows - 1) / rows;
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    /* The first failure's status and message (messages are per thread: copied out of the
+     * worker that failed, then recorded again on the calling thread). */
+    lb_status failed = LB_OK;
+    char message[256] = "";
+    int blas_threads = lb_linalg_blas_threads_pin();
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t o0 = c * rows, n = n_out - o0 < rows ? n_out - o0 : rows;
         const float *wc = w->data + o0 * n_in;
+        lb_status status;
         if (n_tokens == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)n_in, 1.0f, wc, (int)n_in, x,
-                        1, 0.0f, y + o0, 1);
+            status = lb_linalg_sgemv(n, n_in, 1.0f, wc, n_in, x, 0.0f, y + o0);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tokens, (int)n,
-                        (int)n_in, 1.0f, x, (int)n_in, wc, (int)n_in, 0.0f, y + o0, (int)n_out);
+            status = lb_linalg_sgemm(false, true, n_tokens, n, n_in, 1.0f, x, n_in, wc, n_in,
+                                     0.0f, y + o0, n_out);
+        if (status != LB_OK) {
+#pragma omp critical(lb_model_linear_failure)
+            if (failed == LB_OK) {
+                failed = status;
+                snprintf(message, sizeof message, "%s", lb_last_error());
+            }
+        }
     }
-    openblas_set_num_threads(blas_threads);
+    lb_linalg_blas_threads_restore(blas_threads);
+    if (failed != LB_OK)
+        return lb_error(failed, "%s: %s", w->name, message);
     return LB_OK;
 }
 
@@ -874,12 +887,12 @@ static lb_status attention_sublayer(const lb_model *model, lb_model_state *s, in
     float *v = s->value_cache + (l * s->max_tokens + pos0) * kv_dim;
 
     rmsnorm(s->xb, x, &L->attn_norm, n_tokens, model->hp.rms_eps);
-    call_hook(model, &L->attn_q, l, s->xb, n_tokens);
-    call_hook(model, &L->attn_k, l, s->xb, n_tokens);
-    call_hook(model, &L->attn_v, l, s->xb, n_tokens);
     void *ws = s->gemm_workspace;
     lb_status status;
-    if ((status = linear_forward(&L->attn_q, s->xb, s->q, n_tokens, ws)) != LB_OK ||
+    if ((status = call_hook(model, &L->attn_q, l, s->xb, n_tokens)) != LB_OK ||
+        (status = call_hook(model, &L->attn_k, l, s->xb, n_tokens)) != LB_OK ||
+        (status = call_hook(model, &L->attn_v, l, s->xb, n_tokens)) != LB_OK ||
+        (status = linear_forward(&L->attn_q, s->xb, s->q, n_tokens, ws)) != LB_OK ||
         (status = linear_forward(&L->attn_k, s->xb, k, n_tokens, ws)) != LB_OK ||
         (status = linear_forward(&L->attn_v, s->xb, v, n_tokens, ws)) != LB_OK)
         return status;
@@ -890,8 +903,8 @@ static lb_status attention_sublayer(const lb_model *model, lb_model_state *s, in
     rope(model, s, k, n_tokens, pos0, model->hp.n_kv_heads);
 
     attention(model, s, l, n_tokens, pos0);
-    call_hook(model, &L->attn_output, l, s->att_out, n_tokens);
-    if ((status = linear_forward(&L->attn_output, s->att_out, s->xb2, n_tokens, ws)) != LB_OK)
+    if ((status = call_hook(model, &L->attn_output, l, s->att_out, n_tokens)) != LB_OK ||
+        (status = linear_forward(&L->attn_output, s->att_out, s->xb2, n_tokens, ws)) != LB_OK)
         return status;
     for (int64_t i = 0; i < n_tokens * dim; i++)
         x[i] += s->xb2[i];
@@ -906,19 +919,19 @@ static lb_status ffn_sublayer(const lb_model *model, lb_model_state *s, int64_t 
     int64_t dim = model->hp.dim, hidden = model->hp.hidden_dim;
 
     rmsnorm(s->xb, x, &L->ffn_norm, n_tokens, model->hp.rms_eps);
-    call_hook(model, &L->ffn_gate, l, s->xb, n_tokens);
-    call_hook(model, &L->ffn_up, l, s->xb, n_tokens);
     void *ws = s->gemm_workspace;
     lb_status status;
-    if ((status = linear_forward(&L->ffn_gate, s->xb, s->hb, n_tokens, ws)) != LB_OK ||
+    if ((status = call_hook(model, &L->ffn_gate, l, s->xb, n_tokens)) != LB_OK ||
+        (status = call_hook(model, &L->ffn_up, l, s->xb, n_tokens)) != LB_OK ||
+        (status = linear_forward(&L->ffn_gate, s->xb, s->hb, n_tokens, ws)) != LB_OK ||
         (status = linear_forward(&L->ffn_up, s->xb, s->hb2, n_tokens, ws)) != LB_OK)
         return status;
     for (int64_t i = 0; i < n_tokens * hidden; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
-    call_hook(model, &L->ffn_down, l, s->hb, n_tokens);
-    if ((status = linear_forward(&L->ffn_down, s->hb, s->xb2, n_tokens, ws)) != LB_OK)
+    if ((status = call_hook(model, &L->ffn_down, l, s->hb, n_tokens)) != LB_OK ||
+        (status = linear_forward(&L->ffn_down, s->hb, s->xb2, n_tokens, ws)) != LB_OK)
         return status;
     for (int64_t i = 0; i < n_tokens * dim; i++)
         x[i] += s->xb2[i];
@@ -1010,7 +1023,9 @@ lb_status lb_model_output(const lb_model *model, lb_model_state *state, const fl
     if (!resident(&model->output) || !model->output_norm.data)
         return lb_error(LB_ERR_INVALID_ARG, "lb_model_output: the output layer is not acquired");
     rmsnorm(state->xb, x, &model->output_norm, n_tokens, model->hp.rms_eps);
-    call_hook(model, &model->output, LB_MODEL_OUTPUT_LAYER, state->xb, n_tokens);
+    if ((status = call_hook(model, &model->output, LB_MODEL_OUTPUT_LAYER, state->xb,
+                            n_tokens)) != LB_OK)
+        return status;
     return linear_forward(&model->output, state->xb, logits, n_tokens, state->gemm_workspace);
 }
 

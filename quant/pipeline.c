@@ -76,34 +76,32 @@ typedef struct pipeline {
     float *scratch;           /* [seqlen][dim] */
     lb_model_state *state;
     lb_hessian hessians[N_GROUPS];
-    lb_status hook_status;
 } pipeline;
 
 /* ---- calibration ---- */
 
-static void hessian_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                         int64_t n_tokens, int64_t n_in)
+static lb_status hessian_hook(void *context, const char *tensor_name, int64_t layer,
+                              const float *x, int64_t n_tokens, int64_t n_in)
 {
     (void)layer;
     pipeline *pl = context;
-    if (pl->hook_status != LB_OK)
-        return;
     lb_tensor_role role = lb_tensor_role_of(tensor_name, NULL);
     /* Inputs shared by several matrices are accumulated once, at the first of them. */
     if (role == LB_ROLE_ATTN_K || role == LB_ROLE_ATTN_V || role == LB_ROLE_FFN_UP)
-        return;
+        return LB_OK;
     int g = group_of(role);
     if (g < 0)
-        return;
+        return LB_OK;
     lb_hessian *hs = &pl->hessians[g];
+    lb_status status = LB_OK;
     if (!hs->h)
-        pl->hook_status = lb_hessian_init(hs, n_in);
-    if (pl->hook_status == LB_OK && hs->n != n_in)
-        pl->hook_status = lb_error(LB_ERR_INVALID_ARG, "calibration: '%s' input of %lld, "
-                                   "Hessian of %lld", tensor_name, (long long)n_in,
-                                   (long long)hs->n);
-    if (pl->hook_status == LB_OK)
-        pl->hook_status = lb_hessian_add(hs, x, n_tokens);
+        status = lb_hessian_init(hs, n_in);
+    if (status == LB_OK && hs->n != n_in)
+        status = lb_error(LB_ERR_INVALID_ARG, "calibration: '%s' input of %lld, "
+                          "Hessian of %lld", tensor_name, (long long)n_in, (long long)hs->n);
+    if (status == LB_OK)
+        status = lb_hessian_add(hs, x, n_tokens);
+    return status;
 }
 
 lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_t bos,
@@ -185,21 +183,18 @@ typedef struct imatrix_collector {
     bool include_output;
     double *sums;
     int64_t capacity;
-    lb_status status;
 } imatrix_collector;
 
-static void imatrix_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                         int64_t n_tokens, int64_t n_in)
+static lb_status imatrix_hook(void *context, const char *tensor_name, int64_t layer,
+                              const float *x, int64_t n_tokens, int64_t n_in)
 {
     imatrix_collector *c = context;
-    if (c->status != LB_OK || (layer == LB_MODEL_OUTPUT_LAYER && !c->include_output))
-        return;
+    if (layer == LB_MODEL_OUTPUT_LAYER && !c->include_output)
+        return LB_OK;
     if (n_in > c->capacity) {
         double *grown = lb_realloc(c->sums, (size_t)n_in * sizeof *grown);
-        if (!grown) {
-            c->status = lb_error(LB_ERR_NOMEM, "out of memory");
-            return;
-        }
+        if (!grown)
+            return lb_error(LB_ERR_NOMEM, "out of memory");
         c->sums = grown;
         c->capacity = n_in;
     }
@@ -207,7 +202,7 @@ static void imatrix_hook(void *context, const char *tensor_name, int64_t layer, 
     for (int64_t t = 0; t < n_tokens; t++)
         for (int64_t i = 0; i < n_in; i++)
             c->sums[i] += (double)x[t * n_in + i] * (double)x[t * n_in + i];
-    c->status = lb_imatrix_add(c->imatrix, tensor_name, n_in, c->sums, n_tokens);
+    return lb_imatrix_add(c->imatrix, tensor_name, n_in, c->sums, n_tokens);
 }
 
 lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t nsamples,
@@ -224,7 +219,7 @@ lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t ns
         return lb_error(LB_ERR_NOMEM, "out of memory");
     }
     lb_status status = lb_model_state_create(&state, model, seqlen, seqlen);
-    imatrix_collector c = {imatrix, include_output, NULL, 0, LB_OK};
+    imatrix_collector c = {imatrix, include_output, NULL, 0};
     lb_model_set_linear_hook(model, imatrix_hook, &c);
     for (int64_t s = 0; s < nsamples && status == LB_OK; s++) {
         status = lb_model_embed(model, windows + s * seqlen, seqlen, x);
@@ -233,8 +228,6 @@ lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t ns
         for (int64_t t = 0; include_output && t < seqlen && status == LB_OK; t += SLICE)
             status = lb_model_output(model, state, x + t * hp->dim,
                                      seqlen - t < SLICE ? seqlen - t : SLICE, logits);
-        if (status == LB_OK)
-            status = c.status;
     }
     lb_model_set_linear_hook(model, NULL, NULL);
     lb_model_state_free(&state);
@@ -259,7 +252,6 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
         for (int g = 0; g < N_GROUPS; g++)
             if (pl->hessians[g].h)
                 lb_hessian_reset(&pl->hessians[g]);
-        pl->hook_status = LB_OK;
         lb_model_set_linear_hook(pl->model, hessian_hook, pl);
     }
     for (int64_t s = 0; s < pl->nsamples && status == LB_OK; s++) {
@@ -283,8 +275,6 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
             }
             lb_free(logits);
         }
-        if (status == LB_OK && collect)
-            status = pl->hook_status;
     }
     if (collect) {
         lb_model_set_linear_hook(pl->model, NULL, NULL);
