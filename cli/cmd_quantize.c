@@ -301,7 +301,8 @@ int lb_cmd_quantize(int argc, char **argv)
             fprintf(stderr, "\n");
         /* NaN/Inf weights are a problem of the input file. */
         exit_code = status == LB_ERR_NUMERIC ? lb_cli_fail_input("quantize", LB_ERR_CORRUPT_FILE)
-                    : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED
+                    : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED ||
+                              status == LB_ERR_BAD_INPUT
                         ? lb_cli_fail_input("quantize", status)
                         : lb_cli_fail("quantize", status);
         goto done;

@@ -754,7 +754,7 @@ static lb_status find_required(const lb_gguf *gguf, const char *key, const lb_gg
 {
     *kv = lb_gguf_find_kv(gguf, key);
     if (!*kv)
-        return lb_error(LB_ERR_INVALID_ARG, "%s: metadata key '%s' not found", gguf->path, key);
+        return lb_error(LB_ERR_BAD_INPUT, "%s: metadata key '%s' not found", gguf->path, key);
     return LB_OK;
 }
 

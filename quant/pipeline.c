@@ -113,11 +113,11 @@ lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_
         return lb_error(LB_ERR_INVALID_ARG, "calibration: %lld samples of %lld tokens",
                         (long long)nsamples, (long long)seqlen);
     if (!tokens || n_tokens < text)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "calibration: the text has %lld tokens, a window needs %lld",
                         (long long)n_tokens, (long long)text);
     if (consecutive && n_tokens / text < nsamples)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "calibration: the text holds %lld consecutive windows of %lld tokens, "
                         "%lld were asked for",
                         (long long)(n_tokens / text), (long long)seqlen, (long long)nsamples);
@@ -419,7 +419,7 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
         }
         status = lb_gptq_quantize(w, rows, cols, h, t->type, &p->gptq, t->packed, &gptq);
         if (status != LB_OK) {
-            status = lb_error_prefix(status, "'%s'", name);
+            status = lb_error_prefix(status, "'%s': ", name);
             goto done;
         }
         report.method = "gptq";
@@ -433,7 +433,7 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
         const lb_imatrix_entry *e = p->imatrix ? lb_imatrix_find(p->imatrix, name) : NULL;
         if (e) {
             if (e->n_per_row != cols || e->n_mat != 1) {
-                status = lb_error(LB_ERR_INVALID_ARG, "imatrix entry '%s' has %lld x %lld "
+                status = lb_error(LB_ERR_BAD_INPUT, "imatrix entry '%s' has %lld x %lld "
                                   "values, the tensor has rows of %lld", name,
                                   (long long)e->n_mat, (long long)e->n_per_row, (long long)cols);
                 goto done;
