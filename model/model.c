@@ -359,7 +359,8 @@ static lb_status model_load(lb_model **out, const lb_checkpoint *checkpoint, boo
     *out = NULL;
     lb_model *model = lb_calloc(1, sizeof *model);
     if (!model)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory for the model (%zu bytes)",
+                        checkpoint->path, sizeof *model);
     model->checkpoint = checkpoint;
     model->hp = checkpoint->hparams;
     model->lazy = lazy;
@@ -369,7 +370,10 @@ static lb_status model_load(lb_model **out, const lb_checkpoint *checkpoint, boo
         goto done;
     model->layers = lb_calloc((size_t)hp->n_layers, sizeof *model->layers);
     if (!model->layers) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory");
+        status = lb_error(LB_ERR_NOMEM,
+                          "%s: out of memory for the weights of %lld blocks (%zu bytes)",
+                          checkpoint->path, (long long)hp->n_layers,
+                          (size_t)hp->n_layers * sizeof *model->layers);
         goto done;
     }
     status = load_weight(model, &model->token_embd, "token_embd.weight", hp->dim, hp->vocab_size,
@@ -638,7 +642,7 @@ lb_status lb_model_state_create(lb_model_state **out, const lb_model *model, int
     const lb_hparams *hp = &model->hp;
     lb_model_state *s = lb_calloc(1, sizeof *s);
     if (!s)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "out of memory for a model state (%zu bytes)", sizeof *s);
     s->model = model;
     s->max_tokens = max_tokens;
     s->max_batch = max_batch;

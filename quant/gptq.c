@@ -124,7 +124,9 @@ static lb_status proxy_loss(const float *w, const void *q, const row_layout *L, 
     int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
     double *partial = lb_calloc((size_t)n_chunks, sizeof *partial);
     if (!partial)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the proxy loss of %lld row chunks (%zu bytes)",
+                        (long long)n_chunks, (size_t)n_chunks * sizeof *partial);
     bool failed = false;
 #pragma omp parallel
     {
@@ -361,7 +363,9 @@ static lb_status factor_inverse(double *h, int64_t n, double damp, double *lambd
 {
     double *diag = lb_malloc((size_t)n * sizeof *diag);
     if (!diag)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the diagonal of a %lld x %lld Hessian (%zu bytes)",
+                        (long long)n, (long long)n, (size_t)n * sizeof *diag);
     double mean = 0.0;
     for (int64_t i = 0; i < n; i++) {
         diag[i] = h[i * n + i];
@@ -488,7 +492,9 @@ lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h
     int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
     partial = lb_calloc((size_t)n_chunks * 2, sizeof *partial);
     if (!partial) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory");
+        status = lb_error(LB_ERR_NOMEM,
+                          "out of memory for the losses of %lld row chunks (%zu bytes)",
+                          (long long)n_chunks, (size_t)n_chunks * 2 * sizeof *partial);
         goto done;
     }
     bool failed = false;

@@ -194,7 +194,8 @@ static lb_status imatrix_hook(void *context, const char *tensor_name, int64_t la
     if (n_in > c->capacity) {
         double *grown = lb_realloc(c->sums, (size_t)n_in * sizeof *grown);
         if (!grown)
-            return lb_error(LB_ERR_NOMEM, "out of memory");
+            return lb_error(LB_ERR_NOMEM, "out of memory for the imatrix sums of '%s' (%zu bytes)",
+                            tensor_name, (size_t)n_in * sizeof *grown);
         c->sums = grown;
         c->capacity = n_in;
     }
@@ -216,7 +217,10 @@ lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t ns
     if (!x || !logits) {
         lb_free(x);
         lb_free(logits);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the imatrix activations and logits (%zu + %zu bytes)",
+                        (size_t)(seqlen * hp->dim) * sizeof *x,
+                        (size_t)(SLICE * hp->vocab_size) * sizeof *logits);
     }
     lb_status status = lb_model_state_create(&state, model, seqlen, seqlen);
     imatrix_collector c = {imatrix, include_output, NULL, 0};
@@ -268,7 +272,9 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
             const lb_hparams *hp = lb_model_hparams(pl->model);
             float *logits = lb_malloc((size_t)SLICE * (size_t)hp->vocab_size * sizeof *logits);
             if (!logits)
-                status = lb_error(LB_ERR_NOMEM, "out of memory");
+                status = lb_error(LB_ERR_NOMEM,
+                                  "out of memory for the output layer's logits (%zu bytes)",
+                                  (size_t)SLICE * (size_t)hp->vocab_size * sizeof *logits);
             for (int64_t t = 0; t < pl->seqlen && status == LB_OK; t += SLICE) {
                 int64_t n = pl->seqlen - t < SLICE ? pl->seqlen - t : SLICE;
                 status = lb_model_output(pl->model, pl->state, x + t * pl->dim, n, logits);
@@ -314,7 +320,8 @@ static lb_status scan_nonfinite(pipeline *pl)
             lb_free(buffer);
             capacity = ROWS * cols;
             if (!(buffer = lb_malloc((size_t)capacity * sizeof *buffer)))
-                return lb_error(LB_ERR_NOMEM, "out of memory");
+                return lb_error(LB_ERR_NOMEM, "out of memory for %d rows of '%s' (%zu bytes)",
+                                (int)ROWS, t->name, (size_t)capacity * sizeof *buffer);
         }
         for (int64_t r0 = 0; r0 < rows && status == LB_OK; r0 += ROWS) {
             int64_t n = rows - r0 < ROWS ? rows - r0 : ROWS;
@@ -346,7 +353,8 @@ static lb_status scan_nonfinite(pipeline *pl)
         lb_tensor_count(t->n_dims, t->ne, &count);
         float *values = lb_malloc((size_t)count * sizeof *values);
         if (!values)
-            return lb_error(LB_ERR_NOMEM, "out of memory");
+            return lb_error(LB_ERR_NOMEM, "out of memory for the zeroed copy of '%s' (%zu bytes)",
+                            t->name, (size_t)count * sizeof *values);
         status = lb_checkpoint_read_rows_f32(ckpt, ot->index, 0, count / t->ne[0], values);
         zero_nonfinite(values, count);
         if (status == LB_OK)
@@ -440,7 +448,9 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
             }
             importance = lb_malloc((size_t)cols * sizeof *importance);
             if (!importance) {
-                status = lb_error(LB_ERR_NOMEM, "out of memory");
+                status = lb_error(LB_ERR_NOMEM,
+                                  "out of memory for the importance of '%s' (%zu bytes)", name,
+                                  (size_t)cols * sizeof *importance);
                 goto done;
             }
             if ((status = lb_imatrix_importance(e, 0, importance)) != LB_OK)
@@ -557,7 +567,8 @@ static lb_status produce(void *context, int64_t index, void *dst, uint64_t nbyte
     lb_type_row_bytes(t->type, cols, &row_bytes);
     float *row = lb_malloc((size_t)cols * sizeof *row);
     if (!row)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "out of memory for a row of '%s' (%zu bytes)", ct->name,
+                        (size_t)cols * sizeof *row);
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
         status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, r, 1, row);
         zero_nonfinite(row, cols);
@@ -581,7 +592,8 @@ static lb_status plan_tensors(pipeline *pl)
     pl->tied = !mm.has_output;
     pl->tensors = lb_calloc((size_t)ckpt->n_tensors, sizeof *pl->tensors);
     if (!pl->tensors)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "out of memory for the plan of %lld tensors (%zu bytes)",
+                        (long long)ckpt->n_tensors, (size_t)ckpt->n_tensors * sizeof *pl->tensors);
     pl->embd = pl->output = -1;
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {

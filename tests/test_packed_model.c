@@ -59,7 +59,9 @@ static lb_status produce_packed(void *context, int64_t added, void *dst, uint64_
     if (!row || !scratch) {
         lb_free(row);
         lb_free(scratch);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for a row of '%s' and its packed copy (%zu bytes)", t->name,
+                        (size_t)cols * sizeof *row + (size_t)packed_bytes);
     }
     lb_status status = LB_OK;
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
