@@ -385,6 +385,65 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
     return LB_OK;
 }
 
+/* GPTQ of w into t->packed in its own copy of H: the last matrix of a group takes the group's
+ * (the biggest, ffn_down's, is never copied), the others a copy. The report and the run's
+ * totals get its losses. */
+static lb_status round_with_gptq(pipeline *pl, out_tensor *t, const char *name, const float *w,
+                                 int64_t rows, int64_t cols, lb_hessian *hs, bool last_user,
+                                 lb_gptq_report *gptq, lb_quantize_tensor_report *report)
+{
+    double *h;
+    if (last_user) {
+        h = hs->h;
+        hs->h = NULL;
+    } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
+        memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
+    } else {
+        return lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
+    }
+    lb_status status = lb_gptq_quantize(w, rows, cols, h, t->type, &pl->p->gptq, t->packed, gptq);
+    lb_free(h);
+    if (status != LB_OK)
+        return lb_error_prefix(status, "'%s': ", name);
+    report->method = "gptq";
+    report->gptq = gptq;
+    report->rel_rtn = gptq->ref > 0.0 ? gptq->loss_rtn / gptq->ref : 0.0;
+    report->rel_gptq = gptq->ref > 0.0 ? gptq->loss_gptq / gptq->ref : 0.0;
+    pl->summary->ref_total += gptq->ref;
+    pl->summary->loss_rtn_total += gptq->loss_rtn;
+    pl->summary->loss_gptq_total += gptq->loss_gptq;
+    return LB_OK;
+}
+
+/* RTN of w into t->packed, weighted by the imatrix's entry for the tensor when there is one. */
+static lb_status round_with_rtn(const pipeline *pl, out_tensor *t, const char *name,
+                                const float *w, int64_t rows, int64_t cols,
+                                lb_quantize_tensor_report *report)
+{
+    const lb_quantize_params *p = pl->p;
+    const lb_imatrix_entry *e = p->imatrix ? lb_imatrix_find(p->imatrix, name) : NULL;
+    float *importance = NULL;
+    if (e) {
+        if (e->n_per_row != cols || e->n_mat != 1)
+            return lb_error(LB_ERR_BAD_INPUT, "imatrix entry '%s' has %lld x %lld "
+                            "values, the tensor has rows of %lld", name,
+                            (long long)e->n_mat, (long long)e->n_per_row, (long long)cols);
+        importance = lb_malloc((size_t)cols * sizeof *importance);
+        if (!importance)
+            return lb_error(LB_ERR_NOMEM, "out of memory for the importance of '%s' (%zu bytes)",
+                            name, (size_t)cols * sizeof *importance);
+        lb_status status = lb_imatrix_importance(e, 0, importance);
+        if (status != LB_OK) {
+            lb_free(importance);
+            return status;
+        }
+        report->method = "rtn+imatrix";
+    }
+    lb_status status = lb_rtn_quantize(w, rows, cols, t->type, importance, t->packed);
+    lb_free(importance);
+    return status;
+}
+
 /* Rounds tensor t (with the Hessian of its inputs when GPTQ) into t->packed, and with a model,
  * makes the model use the rounded weights from now on. */
 static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bool last_user)
@@ -392,8 +451,7 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
     const lb_quantize_params *p = pl->p;
     const char *name = pl->ckpt->tensors[t->index].name;
     double t0 = omp_get_wtime();
-    float *w = NULL, *importance = NULL;
-    double *h = NULL;
+    float *w = NULL;
     int64_t rows, cols;
     lb_status status = read_matrix(pl, t, &w, &rows, &cols);
     if (status != LB_OK)
@@ -414,50 +472,9 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
             status = lb_row_from_f32(t->type, w + r * cols,
                                      (uint8_t *)t->packed + r * row_bytes, cols);
     } else if (hs) {
-        /* GPTQ works in its H: the last matrix of a group takes the group's own (the biggest,
-         * ffn_down's, is never copied), the others a copy. */
-        if (last_user) {
-            h = hs->h;
-            hs->h = NULL;
-        } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
-            memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
-        } else {
-            status = lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
-            goto done;
-        }
-        status = lb_gptq_quantize(w, rows, cols, h, t->type, &p->gptq, t->packed, &gptq);
-        if (status != LB_OK) {
-            status = lb_error_prefix(status, "'%s': ", name);
-            goto done;
-        }
-        report.method = "gptq";
-        report.gptq = &gptq;
-        report.rel_rtn = gptq.ref > 0.0 ? gptq.loss_rtn / gptq.ref : 0.0;
-        report.rel_gptq = gptq.ref > 0.0 ? gptq.loss_gptq / gptq.ref : 0.0;
-        pl->summary->ref_total += gptq.ref;
-        pl->summary->loss_rtn_total += gptq.loss_rtn;
-        pl->summary->loss_gptq_total += gptq.loss_gptq;
+        status = round_with_gptq(pl, t, name, w, rows, cols, hs, last_user, &gptq, &report);
     } else {
-        const lb_imatrix_entry *e = p->imatrix ? lb_imatrix_find(p->imatrix, name) : NULL;
-        if (e) {
-            if (e->n_per_row != cols || e->n_mat != 1) {
-                status = lb_error(LB_ERR_BAD_INPUT, "imatrix entry '%s' has %lld x %lld "
-                                  "values, the tensor has rows of %lld", name,
-                                  (long long)e->n_mat, (long long)e->n_per_row, (long long)cols);
-                goto done;
-            }
-            importance = lb_malloc((size_t)cols * sizeof *importance);
-            if (!importance) {
-                status = lb_error(LB_ERR_NOMEM,
-                                  "out of memory for the importance of '%s' (%zu bytes)", name,
-                                  (size_t)cols * sizeof *importance);
-                goto done;
-            }
-            if ((status = lb_imatrix_importance(e, 0, importance)) != LB_OK)
-                goto done;
-            report.method = "rtn+imatrix";
-        }
-        status = lb_rtn_quantize(w, rows, cols, t->type, importance, t->packed);
+        status = round_with_rtn(pl, t, name, w, rows, cols, &report);
     }
     if (status != LB_OK)
         goto done;
@@ -474,8 +491,6 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
     }
 done:
     lb_free(w);
-    lb_free(h);
-    lb_free(importance);
     return status;
 }
 
