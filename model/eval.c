@@ -185,7 +185,7 @@ static lb_status open_base(base_logprobs *base, const char *path, int64_t n_voca
     if (get_u32(d + 8) != (uint32_t)n_vocab || get_u32(d + 12) != (uint32_t)ctx ||
         get_u32(d + 16) != (uint32_t)n_windows || get_u64(d + 24) != (uint64_t)n_positions ||
         get_u64(d + 32) != hash)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "%s: header at offset 8: saved for vocab %u, ctx %u, %u windows, %llu "
                         "positions and other tokens; this run has vocab %lld, ctx %lld, %lld "
                         "windows (use the same text, --ctx and --chunks)",
@@ -220,7 +220,7 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
     if (settings->max_windows > 0 && settings->max_windows < n_windows)
         n_windows = settings->max_windows;
     if (n_windows < 1)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "the text has %lld tokens: fewer than one window of --ctx %lld",
                         (long long)n_tokens, (long long)ctx);
     const int64_t first = ctx / 2, per_window = ctx - 1 - first;

@@ -432,20 +432,20 @@ static void test_getters(const char *dir)
     CHECK(lb_gguf_get_int(g, "t.u64", &i) == LB_ERR_CORRUPT_FILE); /* does not fit */
     CHECK(lb_gguf_get_int(g, "t.str", &i) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_int(g, "t.f32", &i) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_int(g, "no.such.key", &i) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_int(g, "no.such.key", &i) == LB_ERR_BAD_INPUT);
     CHECK(strstr(lb_last_error(), "no.such.key") != NULL);
     CHECK(lb_gguf_get_float(g, "t.f32", &f) == LB_OK && f == 3.25);
     CHECK(lb_gguf_get_float(g, "t.f64", &f) == LB_OK && f == -1e300);
     CHECK(lb_gguf_get_float(g, "t.i32", &f) == LB_OK && f == -2000000000.0);
     CHECK(lb_gguf_get_float(g, "t.bool_true", &f) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_float(g, "missing", &f) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_float(g, "missing", &f) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_bool(g, "t.bool_true", &b) == LB_OK && b);
     CHECK(lb_gguf_get_bool(g, "t.bool_false", &b) == LB_OK && !b);
     CHECK(lb_gguf_get_bool(g, "t.u8", &b) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_string(g, "t.str", &s) == LB_OK &&
           string_is(s, utf8_string, strlen(utf8_string)));
     CHECK(lb_gguf_get_string(g, "t.u8", &s) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_string(g, "missing", &s) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_string(g, "missing", &s) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_array(g, "t.arr.i32", LB_GGUF_INT32, &a) == LB_OK && a->v.arr.count == 3);
     if (a && a->type == LB_GGUF_ARRAY && a->v.arr.elem_type == LB_GGUF_INT32) {
         CHECK(lb_gguf_array_int(a, 0) == INT32_MIN && lb_gguf_array_int(a, 2) == -7);
@@ -453,7 +453,7 @@ static void test_getters(const char *dir)
     }
     CHECK(lb_gguf_get_array(g, "t.arr.i32", LB_GGUF_FLOAT32, &a) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_array(g, "t.u8", LB_GGUF_UINT8, &a) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_array(g, "missing", LB_GGUF_UINT8, &a) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_array(g, "missing", LB_GGUF_UINT8, &a) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_array(g, "t.arr.f32", LB_GGUF_FLOAT32, &a) == LB_OK);
     if (a && a->type == LB_GGUF_ARRAY && a->v.arr.elem_type == LB_GGUF_FLOAT32)
         CHECK(lb_gguf_array_float(a, 0) == 1.5 && isinf(lb_gguf_array_float(a, 2)) &&

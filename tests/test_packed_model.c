@@ -59,7 +59,9 @@ static lb_status produce_packed(void *context, int64_t added, void *dst, uint64_
     if (!row || !scratch) {
         lb_free(row);
         lb_free(scratch);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for a row of '%s' and its packed copy (%zu bytes)", t->name,
+                        (size_t)cols * sizeof *row + (size_t)packed_bytes);
     }
     lb_status status = LB_OK;
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
@@ -286,8 +288,8 @@ typedef struct hook_record {
     float first[S_TOKENS * S_DIM];
 } hook_record;
 
-static void record_hook(void *context, const char *name, int64_t layer, const float *x,
-                        int64_t n_tokens, int64_t n_in)
+static lb_status record_hook(void *context, const char *name, int64_t layer, const float *x,
+                             int64_t n_tokens, int64_t n_in)
 {
     hook_record *r = context;
     uint64_t h = r->shape_hash ? r->shape_hash : 14695981039346656037ull;
@@ -298,6 +300,7 @@ static void record_hook(void *context, const char *name, int64_t layer, const fl
     r->shape_hash = (h ^ (uint64_t)n_in) * 1099511628211ull;
     if (r->calls++ == 0 && n_tokens * n_in <= S_TOKENS * S_DIM)
         memcpy(r->first, x, (size_t)(n_tokens * n_in) * sizeof *x);
+    return LB_OK;
 }
 
 /* The lazy model block by block (acquire / release) gives the eager packed logits bit for bit,
