@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
  * multiply-add (GCC in ISO C mode already contracts nothing; clang would). */
@@ -26,7 +26,7 @@ static inline int qk_max(int a, int b) { return a > b ? a : b; }
  * the half range saturates to +-65504 instead of becoming Inf (which would dequantize to NaN). */
 static uint16_t qk_scale_to_f16(float f)
 {
-    uint16_t h = lb_kernel_f32_to_f16(f);
+    uint16_t h = lb_f32_to_f16(f);
     if ((h & 0x7fffu) == 0x7c00u) {
         h = (uint16_t)((h & 0x8000u) | 0x7bffu);
     } else if ((h & 0x7fffu) > 0x7c00u) {
@@ -370,11 +370,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
     for (int j = 0; j < QK / 32; ++j) {
         uint8_t sc, m;
         qk_get_scale_min_k4(j, scales, &sc, &m);
-        const float d = lb_kernel_f16_to_f32(d16) * sc;
+        const float d = lb_f16_to_f32(d16) * sc;
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(dmin16) * m;
+        const float dm = lb_f16_to_f32(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
             int l = qk_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)qk_max(0, qk_min(nmax, l));
@@ -386,11 +386,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
 static void qk_requantize_q2_K(const float *x, const lb_block_q2_K *y, uint8_t *L)
 {
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * (y->scales[j] & 0xF);
+        const float d = lb_f16_to_f32(y->d) * (y->scales[j] & 0xF);
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        const float dm = lb_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
         for (int ii = 0; ii < 16; ++ii) {
             int l = qk_nearest_int((x[16 * j + ii] + dm) / d);
             L[16 * j + ii] = (uint8_t)qk_max(0, qk_min(3, l));
@@ -426,8 +426,8 @@ static void qk_unpack_q2_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(b->d);
-    c->dmin = lb_kernel_f16_to_f32(b->dmin);
+    c->d = lb_f16_to_f32(b->d);
+    c->dmin = lb_f16_to_f32(b->dmin);
 }
 
 static void qk_unpack_q3_K(const void *vb, qk_codes *c)
@@ -444,7 +444,7 @@ static void qk_unpack_q3_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
+    c->d = lb_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 
@@ -468,8 +468,8 @@ static void qk_unpack_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc
     }
     c->sub = 32;
     c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(d);
-    c->dmin = lb_kernel_f16_to_f32(dmin);
+    c->d = lb_f16_to_f32(d);
+    c->dmin = lb_f16_to_f32(dmin);
 }
 
 static void qk_unpack_q4_K(const void *vb, qk_codes *c)
@@ -499,7 +499,7 @@ static void qk_unpack_q6_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
+    c->d = lb_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 
@@ -641,7 +641,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
     }
     y->d = qk_scale_to_f16(d_block);
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
+        const float d = lb_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
         if (!d) {
             continue;
         }
@@ -885,7 +885,7 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
         y->scales[ib] = (int8_t)qk_max(-128, qk_min(127, qk_nearest_int(iscale * scales[ib])));
     }
     for (int j = 0; j < QK / 16; ++j) {
-        float d = lb_kernel_f16_to_f32(y->d) * y->scales[j];
+        float d = lb_f16_to_f32(y->d) * y->scales[j];
         if (!d) {
             continue;
         }
