@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
 #include "kernels/quants_k_internal.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
@@ -28,7 +28,7 @@ static inline int qk_max(int a, int b) { return a > b ? a : b; }
  * the half range saturates to +-65504 instead of becoming Inf (which would dequantize to NaN). */
 static uint16_t qk_scale_to_f16(float f)
 {
-    uint16_t h = lb_kernel_f32_to_f16(f);
+    uint16_t h = lb_f32_to_f16(f);
     if ((h & 0x7fffu) == 0x7c00u) {
         h = (uint16_t)((h & 0x8000u) | 0x7bffu);
     } else if ((h & 0x7fffu) > 0x7c00u) {
@@ -339,11 +339,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
     for (int j = 0; j < QK / 32; ++j) {
         uint8_t sc, m;
         qk_get_scale_min_k4(j, scales, &sc, &m);
-        const float d = lb_kernel_f16_to_f32(d16) * sc;
+        const float d = lb_f16_to_f32(d16) * sc;
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(dmin16) * m;
+        const float dm = lb_f16_to_f32(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
             int l = qk_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)qk_max(0, qk_min(nmax, l));
@@ -355,11 +355,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
 static void qk_requantize_q2_K(const float *x, const lb_block_q2_K *y, uint8_t *L)
 {
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * (y->scales[j] & 0xF);
+        const float d = lb_f16_to_f32(y->d) * (y->scales[j] & 0xF);
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        const float dm = lb_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
         for (int ii = 0; ii < 16; ++ii) {
             int l = qk_nearest_int((x[16 * j + ii] + dm) / d);
             L[16 * j + ii] = (uint8_t)qk_max(0, qk_min(3, l));
@@ -474,7 +474,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
     }
     y->d = qk_scale_to_f16(d_block);
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
+        const float d = lb_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
         if (!d) {
             continue;
         }
@@ -671,7 +671,7 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
         y->scales[ib] = (int8_t)qk_max(-128, qk_min(127, qk_nearest_int(iscale * scales[ib])));
     }
     for (int j = 0; j < QK / 16; ++j) {
-        float d = lb_kernel_f16_to_f32(y->d) * y->scales[j];
+        float d = lb_f16_to_f32(y->d) * y->scales[j];
         if (!d) {
             continue;
         }

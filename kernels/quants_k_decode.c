@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
 #include "kernels/quants_k_internal.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
@@ -108,8 +108,8 @@ void lb_qk_unpack_q2_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(b->d);
-    c->dmin = lb_kernel_f16_to_f32(b->dmin);
+    c->d = lb_f16_to_f32(b->d);
+    c->dmin = lb_f16_to_f32(b->dmin);
 }
 
 void lb_qk_unpack_q3_K(const void *vb, qk_codes *c)
@@ -126,7 +126,7 @@ void lb_qk_unpack_q3_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
+    c->d = lb_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 
@@ -150,8 +150,8 @@ static void qk_unpack_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc
     }
     c->sub = 32;
     c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(d);
-    c->dmin = lb_kernel_f16_to_f32(dmin);
+    c->d = lb_f16_to_f32(d);
+    c->dmin = lb_f16_to_f32(dmin);
 }
 
 void lb_qk_unpack_q4_K(const void *vb, qk_codes *c)
@@ -181,7 +181,7 @@ void lb_qk_unpack_q6_K(const void *vb, qk_codes *c)
     }
     c->sub = 16;
     c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
+    c->d = lb_f16_to_f32(b->d);
     c->dmin = 0.f;
 }
 

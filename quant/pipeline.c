@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/half.h"
 #include "common/rng.h"
-#include "formats/half.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
 #include "quant/hessian.h"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/gguf.h"
 #include "test_util.h"
 
@@ -89,17 +90,10 @@ static const char *const scalar_keys[] = {
 };
 #define N_SCALAR_KEYS (sizeof scalar_keys / sizeof scalar_keys[0])
 
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void sample_data_init(sample_data *sd, uint64_t seed)
 {
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     memset(sd, 0, sizeof *sd);
     sd->fail_index = -1;
     for (size_t i = 0; i < N_SAMPLE_TENSORS; i++) {
@@ -108,7 +102,7 @@ static void sample_data_init(sample_data *sd, uint64_t seed)
             abort();
         sd->bytes[i] = malloc(sd->nbytes[i] + 1);
         for (uint64_t b = 0; b < sd->nbytes[i]; b++)
-            sd->bytes[i][b] = (uint8_t)rng_next(&state);
+            sd->bytes[i][b] = (uint8_t)lb_rng_next(&rng);
     }
 }
 
