@@ -546,3 +546,8 @@ done:
     lb_free(partial);
     return status;
 }
+
+int64_t lb_gptq_chunk_rows(void)
+{
+    return CHUNK_ROWS;
+}
