@@ -613,3 +613,8 @@ done:
     gptq_columns_free(&c);
     return status;
 }
+
+int64_t lb_gptq_chunk_rows(void)
+{
+    return CHUNK_ROWS;
+}

@@ -2,7 +2,6 @@
  * CPU has (dav1d's checkasm in spirit), lb_gemm against a double-precision reference, with
  * --bench the speed of lb_gemm per type, batch, thread count and ISA, and with --bench-dot
  * (instead of the checks) the speed of one vec_dot per type and ISA. */
-#include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -12,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bench_harness.h"
 #include "common/alloc.h"
 #include "common/cpu.h"
 #include "common/rng.h"
-#include "kernels/bench.h"
 #include "kernels/dsp.h"
 #include "kernels/kernels.h"
 #include "kernels/quants_legacy.h"
@@ -451,7 +450,12 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
             for (size_t ti = 0; ti < 2; ti++) {
                 int64_t batch = batches[bi];
                 int threads = thread_counts[ti];
-                double ns = lb_bench_blas_ns(&f32, batch, threads, lb_bench_max_calls(batch));
+                double ns;
+                if (lb_bench_blas_ns(&f32, batch, threads, lb_bench_max_calls(batch), &ns) !=
+                    LB_OK) {
+                    fprintf(stderr, "checkkern: %s\n", lb_last_error());
+                    continue;
+                }
                 double gbps = (double)f32.bytes / ns;
                 printf("%-6s %-5s %5" PRId64 "x%-5" PRId64 " %5" PRId64 " %3d %13.0f %9.2f %9.2f "
                        "%7.2f\n", "cblas", "F32", rows, cols, batch, threads, ns, gbps,

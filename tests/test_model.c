@@ -1,7 +1,6 @@
 /* The forward pass on the real stories260K model: greedy text, a float64 numpy oracle, batched vs
  * token-by-token, thread-count independence, GGUF F16/F32 and Hugging Face copies, NEOX rotary,
  * biases, the calibration hook, load-time validation and allocation failures. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -12,6 +11,7 @@
 #include "common/alloc.h"
 #include "formats/checkpoint.h"
 #include "formats/llama2c.h"
+#include "linalg/linalg.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
 #include "test_util.h"
@@ -239,17 +239,16 @@ static void test_threads(const lb_model *model, const int32_t *tokens)
     int64_t vocab = lb_model_hparams(model)->vocab_size;
     size_t bytes = (size_t)(SEQ * vocab) * sizeof(float);
     float *one = lb_malloc(bytes), *other = lb_malloc(bytes);
-    int saved_omp = omp_get_max_threads(), saved_blas = openblas_get_num_threads();
+    int saved_omp = omp_get_max_threads(), saved_blas = lb_linalg_blas_threads_pin();
     static const struct {
         int omp, blas;
     } settings[] = {{2, 1}, {1, 2}, {2, 2}};
     if (one && other) {
         omp_set_num_threads(1);
-        openblas_set_num_threads(1);
         CHECK_OK(run_logits(model, tokens, SEQ, one));
         for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
             omp_set_num_threads(settings[i].omp);
-            openblas_set_num_threads(settings[i].blas);
+            lb_linalg_blas_threads_set(settings[i].blas);
             CHECK_OK(run_logits(model, tokens, SEQ, other));
             bool same = memcmp(one, other, bytes) == 0;
             CHECK(same);
@@ -258,7 +257,7 @@ static void test_threads(const lb_model *model, const int32_t *tokens)
         }
     }
     omp_set_num_threads(saved_omp);
-    openblas_set_num_threads(saved_blas);
+    lb_linalg_blas_threads_restore(saved_blas);
     lb_free(one);
     lb_free(other);
 }
