@@ -1,15 +1,19 @@
 /* checkkern: every dispatched kernel variant against the C reference at every ISA level this
- * CPU has (dav1d's checkasm in spirit), lb_gemm against a double-precision reference, with
- * --bench the speed of lb_gemm per type, batch, thread count and ISA, and with --bench-dot
- * (instead of the checks) the speed of one vec_dot per type and ISA. */
+ * CPU has (dav1d's checkasm in spirit; x86-64 and AArch64, the latter also under qemu-user, see
+ * tests/arm/checkkern_qemu.sh), lb_gemm against a double-precision reference, with --bench the
+ * speed of lb_gemm per type, batch, thread count and ISA, and with --bench-dot (instead of the
+ * checks) the speed of one vec_dot per type and ISA (x86-64 / host builds only). */
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <omp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cli/bench_harness.h"
 #include "common/alloc.h"
@@ -17,17 +21,47 @@
 #include "common/rng.h"
 #include "kernels/dsp.h"
 #include "kernels/kernels.h"
+#include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
 
 #ifdef __x86_64__
 #include <x86intrin.h>
 #endif
 
-/* Tolerances, relative to S = sum over i of |w_i * a_i| (dequantized operands, in double):
- * a variant's vec_dot may differ from the C reference by reassociating float sums, so
- * |variant - reference| <= VEC_DOT_TOL * S; lb_gemm must be within GEMM_TOL * S of the exact
- * double-precision dot of the dequantized weights and activations. Activation quantizers
- * must be bit-exact. */
+/* The contracts, per kernel family, that every level (c, avx2, avx512 on x86-64; c, neon on
+ * AArch64) is held to against the C reference in the same table slot, on seeded inputs of the
+ * shapes listed at input_kind, at rows of 0 to 11008 elements (test_sizes):
+ *
+ * - dispatch: lb_kernels_dsp_init(flags) replaces at least the kernels the level is known to
+ *   have (all_levels; a lost upgrade would leave the checks below nothing to check), and
+ *   lb_kernels_dsp_get() is the table of the highest level detected: on AArch64 the NEON one
+ *   unless LB_CPU_MASK says otherwise (Advanced SIMD is part of ARMv8-A).
+ * - quantize_activations (Q8_0, Q8_K): bit-exact, for every input (NaN, +-Inf, -0, subnormals,
+ *   values near FLT_MAX and exact rounding ties included), with and without importance.
+ * - vec_dot: the integer part is exact at every level (int8 products and their block sums
+ *   fit their lanes; raw, all-extreme and saturated codes, -128 included, are tried, which no
+ *   quantizer writes). The float part depends on the level (isa_level.dot_bit_exact):
+ *   NEON scales and adds the block sums with the C reference's operations, in its order,
+ *   without FMA: bit-identical to C. AVX2 adds in 8 lanes with FMA and splits weights into
+ *   scaled codes and offsets (mins through bsums): a reassociation, held to two bounds.
+ *   For every input, |avx2 - C| <= 2 gamma_(n+5) M (dot_worst_case; M >= S bounds every term
+ *   either side forms, dot_scales_of): the worst case of two float orders. For random rows
+ *   (IN_RANDOM both sides), |avx2 - C| <= VEC_DOT_TOL * S, S = sum_i |w_i a_i| over the
+ *   dequantized operands in double: there the rounding errors behave as random walks and stay
+ *   near 1e-7 S, while a wrong block or scale costs a whole term of S (which the worst case
+ *   of a long row would hide). 1e-5 S does not hold for every input: on a constant row of
+ *   4096 floats C's own sequential sum is 2e-5 S off, and spikes make offset terms cancel.
+ * - gemm (lb_gemm): every output has the bits of one vec_dot of that level on that row (so
+ *   vec_dot_x4 gives vec_dot's bits), 1 and 2 threads give the same bytes, and every output
+ *   is within GEMM_TOL * S of the exact double dot of the dequantized weights and the
+ *   C-quantized activations (random rows, 37 x 261..768, batches up to past the tile).
+ * - memory, every family: nothing written outside the output (guard bytes on both sides) or
+ *   into the inputs, nothing read past an input's end (every other case puts the inputs at the
+ *   end of the mapping, before a PROT_NONE page; a fault names the case), empty rows and
+ *   unaligned starts taken. */
+
+/* VEC_DOT_TOL: a reassociating vec_dot against C on random rows; GEMM_TOL: lb_gemm against the
+ * exact double dot; both relative to S = sum_i |w_i a_i|. */
 #define VEC_DOT_TOL 1e-5
 #define GEMM_TOL 1e-5
 
@@ -37,13 +71,36 @@
 typedef struct isa_level {
     const char *name;
     unsigned flags;
+    bool dot_bit_exact;           /* vec_dot must equal the C reference bit for bit */
+    const lb_type *dots;          /* vec_dot kernels the level must replace */
+    size_t n_dots;
+    const lb_type *quantizers;    /* activation quantizers the level must replace */
+    size_t n_quantizers;
 } isa_level;
 
-static const isa_level all_levels[] = {
-    {"c", 0},
-    {"avx2", LB_CPU_AVX2},
-    {"avx512", LB_CPU_AVX2 | LB_CPU_AVX512},
+static const lb_type avx2_dots[] = {
+    LB_TYPE_F32,  LB_TYPE_F16,  LB_TYPE_BF16, LB_TYPE_Q4_0, LB_TYPE_Q4_1,
+    LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0, LB_TYPE_Q2_K, LB_TYPE_Q3_K,
+    LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
 };
+static const lb_type neon_dots[] = {
+    LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0,
+    LB_TYPE_Q2_K, LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+};
+static const lb_type simd_quantizers[] = {LB_TYPE_Q8_0, LB_TYPE_Q8_K};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The levels of both architectures; main keeps those lb_cpu_flags() has. */
+static const isa_level all_levels[] = {
+    {"c", 0, true, NULL, 0, NULL, 0},
+    {"avx2", LB_CPU_AVX2, false, avx2_dots, COUNT(avx2_dots), simd_quantizers,
+     COUNT(simd_quantizers)},
+    {"avx512", LB_CPU_AVX2 | LB_CPU_AVX512, false, avx2_dots, COUNT(avx2_dots),
+     simd_quantizers, COUNT(simd_quantizers)},
+    {"neon", LB_CPU_NEON, true, neon_dots, COUNT(neon_dots), simd_quantizers,
+     COUNT(simd_quantizers)},
+};
+#define N_LEVELS COUNT(all_levels)
 
 static const lb_type all_types[] = {
     LB_TYPE_F32,  LB_TYPE_F16,  LB_TYPE_BF16, LB_TYPE_Q4_0, LB_TYPE_Q4_1,
@@ -55,7 +112,7 @@ static const lb_type all_types[] = {
 static int64_t kernels_checked, kernels_failed;
 static const char *test_filter;
 
-/* ---- random numbers and guarded buffers ---- */
+/* ---- random numbers and inputs ---- */
 
 /* Values in [-1, 1) with an outlier every so often and, in some rows, a run of zeros (a
  * block whose scale is 0). */
@@ -73,32 +130,223 @@ static void fill_values(float *x, int64_t n, lb_rng *rng)
     }
 }
 
-/* A buffer of `size` bytes starting `misalign` bytes past a 64-byte boundary, with guard bytes
- * either side. */
+/* The inputs the checks try: float rows for the quantizers (and, through the C reference
+ * quantizer, for vec_dot), or packed rows written byte by byte. */
+typedef enum input_kind {
+    IN_RANDOM,    /* fill_values: one scale per row, outliers, sometimes a zero block */
+    IN_ZERO,      /* all 0 */
+    IN_CONST,     /* one value everywhere */
+    IN_OUTLIER,   /* noise of 1e-3 with one value of 1e3 */
+    IN_SPIKE,     /* zeros with one non-zero */
+    IN_TIES,      /* +-127 at every 32nd element, the rest k + 0.5: exact rounding ties */
+    IN_SPECIAL,   /* quantizers only: NaN, +-Inf, -0, subnormals, -3e38 sprinkled in */
+    IN_TINY,      /* quantizers only: magnitudes below 2^-128 (scales overflow on inversion) */
+    IN_HUGE,      /* quantizers only: magnitudes near FLT_MAX (f16 scales saturate) */
+    IN_RAW,       /* packed rows only: random block bytes with finite scales */
+    IN_EXTREME,   /* as IN_RAW with bytes 0x00, 0xff, 0x80, 0x7f only */
+    IN_SATURATED, /* legacy weights: every code at its extreme (all bits set, Q8_0 -128) */
+    IN_MIN,       /* Q8_0 activations: all -128, a code the quantizer never writes */
+    IN_MAX,       /* Q8_0 activations: all +127 */
+} input_kind;
+
+static const char *const kind_names[] = {
+    "random", "zero", "const", "outlier", "spike", "ties", "special",
+    "tiny",   "huge", "raw",   "extreme", "saturated", "min", "max",
+};
+_Static_assert(COUNT(kind_names) == IN_MAX + 1, "a name per input kind");
+
+static void fill_kind(float *x, int64_t n, input_kind kind, lb_rng *rng)
+{
+    switch (kind) {
+    case IN_ZERO:
+        memset(x, 0, (size_t)n * sizeof *x);
+        break;
+    case IN_CONST: {
+        float v = 10.0f * lb_rng_uniform_pm1(rng);
+        for (int64_t i = 0; i < n; i++)
+            x[i] = v;
+        break;
+    }
+    case IN_OUTLIER:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = 1e-3f * lb_rng_uniform_pm1(rng);
+        if (n)
+            x[lb_rng_next(rng) % (uint64_t)n] = lb_rng_next(rng) & 1 ? 1e3f : -1e3f;
+        break;
+    case IN_SPIKE:
+        memset(x, 0, (size_t)n * sizeof *x);
+        if (n)
+            x[lb_rng_next(rng) % (uint64_t)n] = 100.0f * lb_rng_uniform_pm1(rng);
+        break;
+    case IN_TIES:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = i % 32 == 0 ? (lb_rng_next(rng) & 1 ? 127.0f : -127.0f)
+                               : (float)((int)(lb_rng_next(rng) % 253) - 126) + 0.5f;
+        break;
+    case IN_SPECIAL:
+        fill_values(x, n, rng);
+        for (int64_t i = 0; i < n; i++) {
+            switch (lb_rng_next(rng) % 64) {
+            case 0: x[i] = NAN; break;
+            case 1: x[i] = -NAN; break;
+            case 2: x[i] = INFINITY; break;
+            case 3: x[i] = -INFINITY; break;
+            case 4: x[i] = -0.0f; break;
+            case 5: x[i] = 0x1p-140f; break;
+            case 6: x[i] = -3e38f; break;
+            default: break;
+            }
+        }
+        break;
+    case IN_TINY:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = lb_rng_uniform_pm1(rng) * 0x1p-128f;
+        break;
+    case IN_HUGE:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = lb_rng_uniform_pm1(rng) * 3e38f;
+        break;
+    default:
+        fill_values(x, n, rng);
+        break;
+    }
+}
+
+/* A finite f16 of either sign with magnitude in [2^-10, 2^6), so every product stays finite. */
+static void put_half(uint8_t *block, size_t offset, lb_rng *rng)
+{
+    uint64_t r = lb_rng_next(rng);
+    uint16_t h = (uint16_t)(((r & 1) << 15) | ((5 + (r >> 1) % 16) << 10) | ((r >> 8) & 0x3ff));
+    memcpy(block + offset, &h, sizeof h);
+}
+
+/* Random (or only extreme) bytes in every block of a row, then finite scales: any codes,
+ * including the -128 int8 quants the quantizers never write; Q8_K's bsums match its qs. */
+static void fill_raw(lb_type type, uint8_t *row, int64_t n, bool extreme, lb_rng *rng)
+{
+    static const uint8_t extremes[4] = {0x00, 0xff, 0x80, 0x7f};
+    const lb_type_info *info = lb_type_get((uint32_t)type);
+    int64_t blocks = n / info->block_size;
+    for (size_t i = 0; i < (size_t)blocks * info->block_bytes; i++)
+        row[i] = extreme ? extremes[lb_rng_next(rng) & 3] : (uint8_t)lb_rng_next(rng);
+    for (int64_t b = 0; b < blocks; b++) {
+        uint8_t *blk = row + (size_t)b * info->block_bytes;
+        switch (type) {
+        case LB_TYPE_Q8_0: put_half(blk, offsetof(lb_block_q8_0, d), rng); break;
+        case LB_TYPE_Q4_0: put_half(blk, offsetof(lb_block_q4_0, d), rng); break;
+        case LB_TYPE_Q4_1:
+            put_half(blk, offsetof(lb_block_q4_1, d), rng);
+            put_half(blk, offsetof(lb_block_q4_1, m), rng);
+            break;
+        case LB_TYPE_Q5_0: put_half(blk, offsetof(lb_block_q5_0, d), rng); break;
+        case LB_TYPE_Q5_1:
+            put_half(blk, offsetof(lb_block_q5_1, d), rng);
+            put_half(blk, offsetof(lb_block_q5_1, m), rng);
+            break;
+        case LB_TYPE_Q2_K:
+            put_half(blk, offsetof(lb_block_q2_K, d), rng);
+            put_half(blk, offsetof(lb_block_q2_K, dmin), rng);
+            break;
+        case LB_TYPE_Q3_K: put_half(blk, offsetof(lb_block_q3_K, d), rng); break;
+        case LB_TYPE_Q4_K:
+            put_half(blk, offsetof(lb_block_q4_K, d), rng);
+            put_half(blk, offsetof(lb_block_q4_K, dmin), rng);
+            break;
+        case LB_TYPE_Q5_K:
+            put_half(blk, offsetof(lb_block_q5_K, d), rng);
+            put_half(blk, offsetof(lb_block_q5_K, dmin), rng);
+            break;
+        case LB_TYPE_Q6_K: put_half(blk, offsetof(lb_block_q6_K, d), rng); break;
+        case LB_TYPE_Q8_K: {
+            lb_block_q8_K q;
+            memcpy(&q, blk, sizeof q);
+            q.d = lb_rng_uniform_pm1(rng) * 0x1p-4f;
+            for (int j = 0; j < LB_QK_K / 16; j++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++)
+                    sum += q.qs[16 * j + i];
+                q.bsums[j] = (int16_t)sum;
+            }
+            memcpy(blk, &q, sizeof q);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* Every code of a legacy row at `byte` (weights: the code bytes from qh or qs on; Q8_0
+ * activations: qs), the scales left as the quantizer wrote them: only raw bytes reach the int16
+ * limits of the SIMD partial sums. */
+static void saturate_legacy(lb_type t, uint8_t *row, int64_t n, uint8_t byte)
+{
+    size_t start, block;
+    switch (t) {
+    case LB_TYPE_Q8_0: start = offsetof(lb_block_q8_0, qs), block = sizeof(lb_block_q8_0); break;
+    case LB_TYPE_Q4_0: start = offsetof(lb_block_q4_0, qs), block = sizeof(lb_block_q4_0); break;
+    case LB_TYPE_Q4_1: start = offsetof(lb_block_q4_1, qs), block = sizeof(lb_block_q4_1); break;
+    case LB_TYPE_Q5_0: start = offsetof(lb_block_q5_0, qh), block = sizeof(lb_block_q5_0); break;
+    case LB_TYPE_Q5_1: start = offsetof(lb_block_q5_1, qh), block = sizeof(lb_block_q5_1); break;
+    default: return;
+    }
+    for (int64_t b = 0; b < n / 32; b++)
+        memset(row + (size_t)b * block + start, byte, block - start);
+}
+
+/* A row of `type` from an input of the given kind: the C reference quantizer of the type on
+ * floats (importance NULL), or bytes. */
+static void make_row(lb_type type, input_kind kind, int64_t n, float *scratch, uint8_t *row,
+                     lb_rng *rng)
+{
+    if (kind == IN_RAW || kind == IN_EXTREME) {
+        fill_raw(type, row, n, kind == IN_EXTREME, rng);
+        return;
+    }
+    fill_kind(scratch, n, kind, rng);
+    lb_kernels_type(type)->quantize_row(scratch, row, n, NULL);
+    if (kind == IN_SATURATED)
+        saturate_legacy(type, row, n, type == LB_TYPE_Q8_0 ? 0x80 : 0xff);
+    else if (kind == IN_MIN || kind == IN_MAX)
+        saturate_legacy(type, row, n, kind == IN_MIN ? 0x80 : 0x7f);
+}
+
+/* ---- guarded buffers ---- */
+
+/* Where a buffer's bytes sit in its mapping. GUARDED: `misalign` bytes past a 64-byte
+ * boundary with guard bytes either side (a write outside shows). AT_PAGE_END: ending where a
+ * PROT_NONE page begins, guard bytes before (a read or write past the end faults; the start's
+ * alignment is whatever the size gives). */
+typedef enum layout { GUARDED, AT_PAGE_END } layout;
+
 typedef struct guarded {
-    uint8_t *base;
+    uint8_t *base; /* the mapping: `usable` bytes, then one PROT_NONE page */
     uint8_t *data;
-    size_t size, total;
+    size_t size, usable;
 } guarded;
 
-static void guarded_alloc(guarded *g, size_t size, size_t misalign)
+static size_t page_bytes;
+
+static void guarded_alloc(guarded *g, size_t size, size_t misalign, layout where)
 {
     g->size = size;
-    g->total = (2 * GUARD_BYTES + misalign + size + 63) & ~(size_t)63;
-    g->base = aligned_alloc(64, g->total);
-    if (!g->base) {
-        fprintf(stderr, "checkkern: out of memory\n");
+    g->usable = (2 * GUARD_BYTES + misalign + size + page_bytes - 1) / page_bytes * page_bytes;
+    void *p = mmap(NULL, g->usable + page_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect((uint8_t *)p + g->usable, page_bytes, PROT_NONE) != 0) {
+        fprintf(stderr, "checkkern: cannot map a guarded buffer of %zu bytes\n", size);
         exit(1);
     }
-    for (size_t i = 0; i < g->total; i++)
+    g->base = p;
+    for (size_t i = 0; i < g->usable; i++)
         g->base[i] = GUARD_BYTE(i);
-    g->data = g->base + GUARD_BYTES + misalign;
+    g->data = where == AT_PAGE_END ? g->base + g->usable - size : g->base + GUARD_BYTES + misalign;
 }
 
 static bool guarded_intact(const guarded *g)
 {
     size_t begin = (size_t)(g->data - g->base), end = begin + g->size;
-    for (size_t i = 0; i < g->total; i++)
+    for (size_t i = 0; i < g->usable; i++)
         if ((i < begin || i >= end) && g->base[i] != GUARD_BYTE(i))
             return false;
     return true;
@@ -106,8 +354,34 @@ static bool guarded_intact(const guarded *g)
 
 static void guarded_free(guarded *g)
 {
-    free(g->base);
+    if (g->base)
+        munmap(g->base, g->usable + page_bytes);
     g->base = g->data = NULL;
+}
+
+/* What is being checked, for the fault handler: a read past an input's end dies on the
+ * PROT_NONE page, and the run should still say which kernel and case did it. */
+static char fault_context[256];
+static size_t fault_context_len;
+
+static void set_fault_context(const char *isa, const char *kernel, const char *type, int64_t n,
+                              const char *what)
+{
+    int len = snprintf(fault_context, sizeof fault_context, "%s %s %s n=%" PRId64 " %s", isa,
+                       kernel, type, n, what);
+    fault_context_len = len < 0 ? 0 : (size_t)len < sizeof fault_context ? (size_t)len
+                                                                         : sizeof fault_context - 1;
+}
+
+static void on_fault(int sig)
+{
+    static const char head[] = "\ncheckkern: FAILED: memory fault (read or write outside a "
+                               "buffer?) in ";
+    ssize_t ignored = write(STDERR_FILENO, head, sizeof head - 1);
+    ignored = write(STDERR_FILENO, fault_context, fault_context_len);
+    ignored = write(STDERR_FILENO, "\n", 1);
+    (void)ignored;
+    _exit(128 + sig);
 }
 
 static uint64_t row_bytes(lb_type type, int64_t n)
@@ -118,18 +392,22 @@ static uint64_t row_bytes(lb_type type, int64_t n)
     return bytes;
 }
 
-/* Row lengths to test for a block size: 1, 3 and 7 blocks, then LLaMA-7B's 4096 and 11008,
- * plus odd tails for the float types. */
+/* Row lengths for a block size: 0, 1, 2, 3, 7, 31 and 33 blocks (an empty row; odd counts on
+ * both sides of the SIMD unrolls), LLaMA-7B's 4096 and 11008 where the block divides them, and
+ * for the float types tails of partial vectors, 1-3 leftover vectors and both. */
 static int64_t test_sizes(int64_t block, int64_t *sizes)
 {
     int64_t count = 0;
-    const int64_t candidates[] = {block, 3 * block, 7 * block, 4096, 11008};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
-        if (candidates[i] % block == 0)
-            sizes[count++] = candidates[i];
-    if (block == 1) { /* SIMD tails: partial vectors, 1-3 leftover vectors, both */
-        static const int64_t tails[] = {13, 21, 33, 50, 255};
-        for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
+    static const int64_t blocks[] = {0, 1, 2, 3, 7, 31, 33};
+    for (size_t i = 0; i < COUNT(blocks); i++)
+        sizes[count++] = blocks[i] * block;
+    if (4096 % block == 0)
+        sizes[count++] = 4096;
+    if (11008 % block == 0)
+        sizes[count++] = 11008;
+    if (block == 1) {
+        static const int64_t tails[] = {13, 21, 50, 255};
+        for (size_t i = 0; i < COUNT(tails); i++)
             sizes[count++] = tails[i];
     }
     return count;
@@ -147,36 +425,161 @@ static void report(const char *isa, const char *kernel, const char *type, bool o
 
 /* ---- per-kernel checks ---- */
 
-static double abs_dot_bound(const lb_kernel_type *k, const void *w, const void *a, int64_t n,
-                            float *wd, float *ad)
+/* Each level replaces at least the kernels it is known to have, and the table the library
+ * uses is the one of the highest level this CPU has (on AArch64 always NEON unless
+ * LB_CPU_MASK says otherwise: Advanced SIMD is part of ARMv8-A). */
+static void check_dispatch(const isa_level *levels, int n_levels, const lb_kernels_dsp *c)
 {
-    k->dequantize_row(w, wd, n);
-    lb_kernels_type(k->vec_dot_type)->dequantize_row(a, ad, n);
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += fabs((double)wd[i] * (double)ad[i]);
-    return s;
+    for (int l = 0; l < n_levels; l++) {
+        const isa_level *isa = &levels[l];
+        lb_kernels_dsp dsp;
+        lb_kernels_dsp_init(&dsp, isa->flags);
+        if (!isa->n_dots && !isa->n_quantizers)
+            continue;
+        bool ok = true;
+        char detail[160] = "";
+        for (size_t i = 0; i < isa->n_dots; i++) {
+            lb_type t = isa->dots[i];
+            if (!dsp.vec_dot[t] || dsp.vec_dot[t] == c->vec_dot[t]) {
+                ok = false;
+                snprintf(detail, sizeof detail, "no %s vec_dot for %s in the table", isa->name,
+                         lb_type_get((uint32_t)t)->name);
+            }
+        }
+        for (size_t i = 0; i < isa->n_quantizers; i++) {
+            lb_type t = isa->quantizers[i];
+            if (!dsp.quantize_activations[t] ||
+                dsp.quantize_activations[t] == c->quantize_activations[t]) {
+                ok = false;
+                snprintf(detail, sizeof detail, "no %s activation quantizer for %s in the table",
+                         isa->name, lb_type_get((uint32_t)t)->name);
+            }
+        }
+        if (ok)
+            snprintf(detail, sizeof detail, "(%zu vec_dot, %zu quantizers replaced)", isa->n_dots,
+                     isa->n_quantizers);
+        report(isa->name, "dispatch", "", ok, detail);
+    }
+    const isa_level *top = &levels[n_levels - 1];
+    lb_kernels_dsp want;
+    lb_kernels_dsp_init(&want, top->flags);
+    const lb_kernels_dsp *used = lb_kernels_dsp_get();
+    bool ok = memcmp(used->vec_dot, want.vec_dot, sizeof want.vec_dot) == 0 &&
+              memcmp(used->vec_dot_x4, want.vec_dot_x4, sizeof want.vec_dot_x4) == 0 &&
+              memcmp(used->quantize_activations, want.quantize_activations,
+                     sizeof want.quantize_activations) == 0;
+    char detail[160];
+    snprintf(detail, sizeof detail, ok ? "(lb_kernels_dsp_get() is the %s table)"
+                                       : "lb_kernels_dsp_get() is not the %s table", top->name);
+#ifdef __aarch64__
+    if (ok && !getenv("LB_CPU_MASK") && top->flags != LB_CPU_NEON) {
+        ok = false;
+        snprintf(detail, sizeof detail, "NEON not detected on AArch64 (cpu flags 0x%x)",
+                 lb_cpu_flags());
+    }
+#endif
+    report(top->name, "dsp_get", "", ok, detail);
 }
 
-/* Trials 3 and 4 of the legacy types: every weight code at its extreme (all nibbles and fifth
- * bits set, Q8_0 -128) against activations all -128 (trial 3) or all +127 (trial 4), codes the
- * quantizers never write, so only raw bytes reach the int16 limits of the SIMD partial sums. */
-static void saturate_legacy(lb_type t, uint8_t *w, uint8_t *a, int64_t n, int trial)
+/* The bytes of a block of `t` that hold codes (not scales), as [start, end); false for the
+ * float types. */
+static bool code_bytes(lb_type t, size_t *start, size_t *end)
 {
-    size_t start, block;
     switch (t) {
-    case LB_TYPE_Q8_0: start = offsetof(lb_block_q8_0, qs), block = sizeof(lb_block_q8_0); break;
-    case LB_TYPE_Q4_0: start = offsetof(lb_block_q4_0, qs), block = sizeof(lb_block_q4_0); break;
-    case LB_TYPE_Q4_1: start = offsetof(lb_block_q4_1, qs), block = sizeof(lb_block_q4_1); break;
-    case LB_TYPE_Q5_0: start = offsetof(lb_block_q5_0, qh), block = sizeof(lb_block_q5_0); break;
-    case LB_TYPE_Q5_1: start = offsetof(lb_block_q5_1, qh), block = sizeof(lb_block_q5_1); break;
-    default: return;
+    case LB_TYPE_Q8_0: *start = offsetof(lb_block_q8_0, qs), *end = sizeof(lb_block_q8_0); break;
+    case LB_TYPE_Q4_0: *start = offsetof(lb_block_q4_0, qs), *end = sizeof(lb_block_q4_0); break;
+    case LB_TYPE_Q4_1: *start = offsetof(lb_block_q4_1, qs), *end = sizeof(lb_block_q4_1); break;
+    case LB_TYPE_Q5_0: *start = offsetof(lb_block_q5_0, qh), *end = sizeof(lb_block_q5_0); break;
+    case LB_TYPE_Q5_1: *start = offsetof(lb_block_q5_1, qh), *end = sizeof(lb_block_q5_1); break;
+    case LB_TYPE_Q2_K: *start = offsetof(lb_block_q2_K, qs), *end = offsetof(lb_block_q2_K, d);
+        break;
+    case LB_TYPE_Q3_K: *start = 0, *end = offsetof(lb_block_q3_K, scales); break;
+    case LB_TYPE_Q4_K: *start = offsetof(lb_block_q4_K, qs), *end = sizeof(lb_block_q4_K); break;
+    case LB_TYPE_Q5_K: *start = offsetof(lb_block_q5_K, qh), *end = sizeof(lb_block_q5_K); break;
+    case LB_TYPE_Q6_K: *start = 0, *end = offsetof(lb_block_q6_K, scales); break;
+    default: return false;
     }
-    for (int64_t b = 0; b < n / 32; b++) {
-        memset(w + (size_t)b * block + start, t == LB_TYPE_Q8_0 ? 0x80 : 0xff, block - start);
-        lb_block_q8_0 *ab = (lb_block_q8_0 *)(void *)(a + (size_t)b * sizeof *ab);
-        memset(ab->qs, trial == 3 ? 0x80 : 0x7f, sizeof ab->qs);
+    return true;
+}
+
+/* The scales of a dot: exact = sum_i w_i a_i in double, S = sum_i |w_i a_i|, and
+ * M = sum_i |a_i| max(|w_i|, |hi_i - lo_i| + |lo_i|), hi / lo the weights dequantized with
+ * every code bit set / clear. M bounds every partial term a kernel may form when it splits a
+ * weight into its scaled code and its offset (Q4_1's m, Q6_K's -32 d sc, the K-quant mins
+ * through bsums): those terms can be far larger than S and cancel. */
+typedef struct dot_scales {
+    double exact, s, m;
+} dot_scales;
+
+static dot_scales dot_scales_of(const lb_kernel_type *k, const uint8_t *w, const void *a,
+                                int64_t n, float *wd, float *ad, float *hi, float *lo,
+                                uint8_t *scratch)
+{
+    dot_scales r = {0.0, 0.0, 0.0};
+    k->dequantize_row(w, wd, n);
+    lb_kernels_type(k->vec_dot_type)->dequantize_row(a, ad, n);
+    size_t start, end;
+    const lb_type_info *info = lb_type_get((uint32_t)k->type);
+    const bool codes = code_bytes(k->type, &start, &end);
+    if (codes) {
+        size_t bytes = (size_t)row_bytes(k->type, n);
+        for (int pass = 0; pass < 2; pass++) {
+            memcpy(scratch, w, bytes);
+            for (int64_t b = 0; b < n / info->block_size; b++)
+                memset(scratch + (size_t)b * info->block_bytes + start, pass ? 0x00 : 0xff,
+                       end - start);
+            k->dequantize_row(scratch, pass ? lo : hi, n);
+        }
     }
+    for (int64_t i = 0; i < n; i++) {
+        double term = (double)wd[i] * (double)ad[i];
+        r.exact += term;
+        r.s += fabs(term);
+        double split = codes ? fabs((double)hi[i] - (double)lo[i]) + fabs((double)lo[i]) : 0.0;
+        r.m += fabs((double)ad[i]) * fmax(fabs((double)wd[i]), split);
+    }
+    return r;
+}
+
+/* 2 gamma_(n + 5), gamma_k = k u / (1 - k u), u = 2^-24: any two float evaluations of a dot
+ * whose integer parts are exact differ by at most this times M (each forms at most n terms,
+ * each of at most 5 roundings deep, and sums them in some order). */
+static double dot_worst_case(int64_t n)
+{
+    double ku = (double)(n + 5) * 0x1p-24;
+    return 2.0 * ku / (1.0 - ku);
+}
+
+/* Weight / activation pairings tried at every length (those a type cannot take are skipped:
+ * bytes only for packed rows, the saturated codes only for the legacy types). */
+static const input_kind dot_pairs[][2] = {
+    {IN_RANDOM, IN_RANDOM},   {IN_ZERO, IN_RANDOM},    {IN_RANDOM, IN_ZERO},
+    {IN_CONST, IN_RANDOM},    {IN_RANDOM, IN_CONST},   {IN_CONST, IN_CONST},
+    {IN_OUTLIER, IN_RANDOM},  {IN_RANDOM, IN_OUTLIER}, {IN_SPIKE, IN_SPIKE},
+    {IN_TIES, IN_RANDOM},     {IN_RAW, IN_RANDOM},     {IN_RAW, IN_RAW},
+    {IN_EXTREME, IN_EXTREME}, {IN_EXTREME, IN_RAW},    {IN_SATURATED, IN_MIN},
+    {IN_SATURATED, IN_MAX},
+};
+
+static bool pair_applies(const lb_kernel_type *k, const input_kind pair[2])
+{
+    bool packed = lb_type_get((uint32_t)k->type)->block_size > 1;
+    bool legacy = k->vec_dot_type == LB_TYPE_Q8_0;
+    for (int side = 0; side < 2; side++) {
+        if ((pair[side] == IN_RAW || pair[side] == IN_EXTREME) && !packed)
+            return false;
+        if (pair[side] >= IN_SATURATED && !legacy)
+            return false;
+    }
+    return true;
+}
+
+/* Short rows are tried many times: a slip in one block is not absorbed by a long sum. Every
+ * pairing runs at least twice, once in each buffer layout. */
+static int64_t repeats(int64_t n, int64_t block)
+{
+    int64_t blocks = n / block;
+    return 2 + 32 / (blocks ? blocks : 32);
 }
 
 static void check_vec_dot(const isa_level *isa, const lb_kernels_dsp *c,
@@ -184,57 +587,103 @@ static void check_vec_dot(const isa_level *isa, const lb_kernels_dsp *c,
                           const char *name, uint64_t seed)
 {
     int64_t sizes[16];
-    const lb_type_info *info = lb_type_get((uint32_t)k->type);
-    int64_t count = test_sizes(info->block_size, sizes);
+    const int64_t block = lb_type_get((uint32_t)k->type)->block_size;
+    int64_t count = test_sizes(block, sizes);
+    int64_t cases = 0;
     bool ok = true;
-    double worst = 0.0;
-    char detail[160] = "";
+    double worst_random = 0.0, worst_bound = 0.0;
+    char detail[256] = "";
     for (int64_t si = 0; si < count && ok; si++) {
-        for (int trial = 0; trial < 5 && ok; trial++) {
-            int64_t n = sizes[si];
-            if (trial >= 3 && (k->vec_dot_type != LB_TYPE_Q8_0 || k->type == LB_TYPE_F32))
-                break;
-            lb_rng state;
-            lb_rng_seed(&state, seed ^ (uint64_t)(n * 131 + trial) * 0x9e3779b97f4a7c15ull);
-            float *xw = malloc((size_t)n * sizeof(float)), *xa = malloc((size_t)n * sizeof(float));
-            float *wd = malloc((size_t)n * sizeof(float)), *ad = malloc((size_t)n * sizeof(float));
-            guarded w, a;
-            guarded_alloc(&w, row_bytes(k->type, n), (size_t)trial * 4);
-            guarded_alloc(&a, row_bytes(k->vec_dot_type, n), (size_t)trial * 2 * 4);
-            fill_values(xw, n, &state);
-            fill_values(xa, n, &state);
-            k->quantize_row(xw, w.data, n, NULL);
-            c->quantize_activations[k->vec_dot_type](xa, a.data, n, NULL);
-            if (trial >= 3)
-                saturate_legacy(k->type, w.data, a.data, n, trial);
-            float ref = c->vec_dot[k->type](w.data, a.data, n);
-            float got = dsp->vec_dot[k->type](w.data, a.data, n);
-            double s = abs_dot_bound(k, w.data, a.data, n, wd, ad);
-            double err = fabs((double)got - (double)ref);
-            if (!isfinite(got) || !(err <= VEC_DOT_TOL * s)) {
-                ok = false;
-                snprintf(detail, sizeof detail, "n=%" PRId64 " trial %d: got %.9g, C %.9g, "
-                         "sum|terms| %.6g", n, trial, (double)got, (double)ref, s);
-            } else if (s > 0.0 && err / s > worst) {
-                worst = err / s;
+        const int64_t n = sizes[si];
+        const size_t w_bytes = (size_t)row_bytes(k->type, n);
+        const size_t a_bytes = (size_t)row_bytes(k->vec_dot_type, n);
+        const size_t floats = ((size_t)n + 1) * sizeof(float);
+        float *xf = malloc(floats), *wd = malloc(floats), *ad = malloc(floats);
+        float *hi = malloc(floats), *lo = malloc(floats);
+        uint8_t *wq = malloc(w_bytes + 1), *aq = malloc(a_bytes + 1);
+        uint8_t *scratch = malloc(w_bytes + 1);
+        lb_rng state;
+        lb_rng_seed(&state, seed ^ (uint64_t)(n * 131 + (int64_t)k->type) * 0x9e3779b97f4a7c15ull);
+        const int64_t reps = repeats(n, block);
+        for (int64_t r = 0; r < reps && ok; r++) {
+            for (size_t p = 0; p < COUNT(dot_pairs) && ok; p++) {
+                if (!pair_applies(k, dot_pairs[p]))
+                    continue;
+                /* Alternating layouts: inputs that end at a PROT_NONE page, or misaligned
+                 * starts with guard bytes both sides. */
+                const layout where = (r + (int64_t)p) % 2 ? GUARDED : AT_PAGE_END;
+                const size_t shift = (size_t)((r + (int64_t)p) / 2 % 3) * 4;
+                make_row(k->type, dot_pairs[p][0], n, xf, wq, &state);
+                make_row(k->vec_dot_type, dot_pairs[p][1], n, xf, aq, &state);
+                guarded w, a;
+                guarded_alloc(&w, w_bytes, shift, where);
+                guarded_alloc(&a, a_bytes, 2 * shift, where);
+                memcpy(w.data, wq, w_bytes);
+                memcpy(a.data, aq, a_bytes);
+                char what[96];
+                snprintf(what, sizeof what, "weights %s, activations %s, %s",
+                         kind_names[dot_pairs[p][0]], kind_names[dot_pairs[p][1]],
+                         where == GUARDED ? "guard bytes" : "ending at a PROT_NONE page");
+                set_fault_context(isa->name, "vec_dot", name, n, what);
+                float ref = c->vec_dot[k->type](w.data, a.data, n);
+                float got = dsp->vec_dot[k->type](w.data, a.data, n);
+                cases++;
+                if (isa->dot_bit_exact) {
+                    if (memcmp(&got, &ref, sizeof got) != 0) {
+                        ok = false;
+                        snprintf(detail, sizeof detail, "n=%" PRId64 " %s: got %.9g, C %.9g "
+                                 "(must be the same bits)", n, what, (double)got, (double)ref);
+                    }
+                } else {
+                    dot_scales sc = dot_scales_of(k, w.data, a.data, n, wd, ad, hi, lo, scratch);
+                    const bool random =
+                        dot_pairs[p][0] == IN_RANDOM && dot_pairs[p][1] == IN_RANDOM;
+                    const double err = fabs((double)got - (double)ref);
+                    const double bound = dot_worst_case(n) * sc.m;
+                    if (!isfinite(got) || !(err <= bound) ||
+                        (random && !(err <= VEC_DOT_TOL * sc.s))) {
+                        ok = false;
+                        snprintf(detail, sizeof detail, "n=%" PRId64 " %s: got %.9g, C %.9g, "
+                                 "exact %.9g, S %.6g, M %.6g", n, what, (double)got,
+                                 (double)ref, sc.exact, sc.s, sc.m);
+                    } else {
+                        if (bound > 0.0 && err / bound > worst_bound)
+                            worst_bound = err / bound;
+                        if (random && sc.s > 0.0 && err / sc.s > worst_random)
+                            worst_random = err / sc.s;
+                    }
+                }
+                if (!guarded_intact(&w) || !guarded_intact(&a) ||
+                    memcmp(w.data, wq, w_bytes) != 0 || memcmp(a.data, aq, a_bytes) != 0) {
+                    ok = false;
+                    snprintf(detail, sizeof detail, "n=%" PRId64 " %s: wrote into its inputs or "
+                             "their guard bytes", n, what);
+                }
+                guarded_free(&w);
+                guarded_free(&a);
             }
-            if (!guarded_intact(&w) || !guarded_intact(&a)) {
-                ok = false;
-                snprintf(detail, sizeof detail, "n=%" PRId64 ": wrote into its inputs' guard bytes", n);
-            }
-            guarded_free(&w);
-            guarded_free(&a);
-            free(xw);
-            free(xa);
-            free(wd);
-            free(ad);
         }
+        free(xf);
+        free(wd);
+        free(ad);
+        free(hi);
+        free(lo);
+        free(wq);
+        free(aq);
+        free(scratch);
     }
-    if (ok)
-        snprintf(detail, sizeof detail, "(max |diff| / sum|terms| = %.2g, tolerance %.0e)",
-                 worst, VEC_DOT_TOL);
+    if (ok && isa->dot_bit_exact)
+        snprintf(detail, sizeof detail, "(%" PRId64 " cases, bit-exact)", cases);
+    else if (ok)
+        snprintf(detail, sizeof detail, "(%" PRId64 " cases; random rows: max |diff| / S = %.2g, "
+                 "tolerance %.0e; all: max |diff| / worst case = %.2g)", cases, worst_random,
+                 VEC_DOT_TOL, worst_bound);
     report(isa->name, "vec_dot", name, ok, detail);
 }
+
+static const input_kind quantize_kinds[] = {IN_RANDOM, IN_ZERO,    IN_CONST,
+                                            IN_OUTLIER, IN_SPIKE,  IN_TIES,
+                                            IN_SPECIAL, IN_TINY,   IN_HUGE};
 
 static void check_quantize_activations(const isa_level *isa, const lb_kernels_dsp *c,
                                        const lb_kernels_dsp *dsp, lb_type t, const char *name,
@@ -242,44 +691,69 @@ static void check_quantize_activations(const isa_level *isa, const lb_kernels_ds
 {
     int64_t sizes[16];
     int64_t count = test_sizes(lb_type_get((uint32_t)t)->block_size, sizes);
+    int64_t cases = 0;
     bool ok = true;
-    char detail[160] = "";
+    char detail[200] = "";
     for (int64_t si = 0; si < count && ok; si++) {
-        for (int trial = 0; trial < 3 && ok; trial++) {
-            int64_t n = sizes[si];
-            lb_rng state;
-            lb_rng_seed(&state, seed ^ (uint64_t)(n * 977 + trial) * 0xd1b54a32d192ed03ull);
-            size_t bytes = (size_t)row_bytes(t, n);
-            guarded x, ref, got;
-            guarded_alloc(&x, (size_t)n * sizeof(float), (size_t)trial * 4);
-            guarded_alloc(&ref, bytes, 0);
-            guarded_alloc(&got, bytes, (size_t)trial * 4);
-            fill_values((float *)(void *)x.data, n, &state);
-            c->quantize_activations[t]((const float *)(void *)x.data, ref.data, n, NULL);
-            dsp->quantize_activations[t]((const float *)(void *)x.data, got.data, n, NULL);
-            if (memcmp(ref.data, got.data, bytes) != 0) {
-                size_t at = 0;
-                while (at < bytes && ref.data[at] == got.data[at])
-                    at++;
-                ok = false;
-                snprintf(detail, sizeof detail, "n=%" PRId64 " trial %d: first differing byte %zu "
-                         "of %zu", n, trial, at, bytes);
+        const int64_t n = sizes[si];
+        const size_t bytes = (size_t)row_bytes(t, n);
+        lb_rng state;
+        lb_rng_seed(&state, seed ^ (uint64_t)(n * 977 + (int64_t)t) * 0xd1b54a32d192ed03ull);
+        for (size_t kk = 0; kk < COUNT(quantize_kinds) && ok; kk++) {
+            /* importance NULL (the activation path), then random importance: the variants
+             * must treat it as the reference does */
+            for (int with_importance = 0; with_importance < 2 && ok; with_importance++) {
+                const int64_t variant = (int64_t)kk * 2 + with_importance;
+                const layout where = variant % 2 ? GUARDED : AT_PAGE_END;
+                const size_t shift = (size_t)(variant / 2 % 3) * 4;
+                guarded x, imp, ref, got;
+                guarded_alloc(&x, (size_t)n * sizeof(float), shift, where);
+                guarded_alloc(&imp, (size_t)n * sizeof(float), 0, where);
+                guarded_alloc(&ref, bytes, 0, GUARDED);
+                guarded_alloc(&got, bytes, shift, GUARDED);
+                float *xf = (float *)(void *)x.data, *impf = (float *)(void *)imp.data;
+                fill_kind(xf, n, quantize_kinds[kk], &state);
+                for (int64_t i = 0; i < n; i++)
+                    impf[i] = lb_rng_uniform_pm1(&state) + 1.0f;
+                const float *importance = with_importance ? impf : NULL;
+                char what[96];
+                snprintf(what, sizeof what, "input %s%s, %s", kind_names[quantize_kinds[kk]],
+                         with_importance ? " with importance" : "",
+                         where == GUARDED ? "guard bytes" : "ending at a PROT_NONE page");
+                set_fault_context(isa->name, "quantize_activations", name, n, what);
+                c->quantize_activations[t](xf, ref.data, n, importance);
+                dsp->quantize_activations[t](xf, got.data, n, importance);
+                cases++;
+                if (memcmp(ref.data, got.data, bytes) != 0) {
+                    size_t at = 0;
+                    while (at < bytes && ref.data[at] == got.data[at])
+                        at++;
+                    ok = false;
+                    snprintf(detail, sizeof detail, "n=%" PRId64 " %s: first differing byte %zu "
+                             "of %zu (got 0x%02x, C 0x%02x)", n, what, at, bytes, got.data[at],
+                             ref.data[at]);
+                }
+                if (!guarded_intact(&x) || !guarded_intact(&imp) || !guarded_intact(&ref) ||
+                    !guarded_intact(&got)) {
+                    ok = false;
+                    snprintf(detail, sizeof detail, "n=%" PRId64 " %s: guard bytes overwritten",
+                             n, what);
+                }
+                guarded_free(&x);
+                guarded_free(&imp);
+                guarded_free(&ref);
+                guarded_free(&got);
             }
-            if (!guarded_intact(&x) || !guarded_intact(&got)) {
-                ok = false;
-                snprintf(detail, sizeof detail, "n=%" PRId64 ": guard bytes overwritten", n);
-            }
-            guarded_free(&x);
-            guarded_free(&ref);
-            guarded_free(&got);
         }
     }
-    report(isa->name, "quantize_activations", name, ok, ok ? "(bit-exact)" : detail);
+    if (ok)
+        snprintf(detail, sizeof detail, "(%" PRId64 " cases, bit-exact)", cases);
+    report(isa->name, "quantize_activations", name, ok, detail);
 }
 
 /* lb_gemm at this ISA level: against the double reference, each output equal to one vec_dot
  * call (so vec_dot_x4, where the type has one, gives vec_dot's bits), identical at 1 and 2
- * threads, guard bytes intact. */
+ * threads, guard bytes intact, activations and workspace ending at a PROT_NONE page. */
 static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_kernels_dsp *dsp,
                        const lb_kernel_type *k, const char *name, uint64_t seed)
 {
@@ -299,7 +773,7 @@ static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_k
     lb_rng_seed(&state, seed ^ 0x6a09e667f3bcc909ull ^ (uint64_t)k->type);
 
     guarded w;
-    guarded_alloc(&w, (size_t)(w_row * (uint64_t)rows), 4);
+    guarded_alloc(&w, (size_t)(w_row * (uint64_t)rows), 4, GUARDED);
     float *row = malloc((size_t)cols * sizeof(float));
     double *wd = malloc((size_t)(rows * cols) * sizeof(double));
     float *tmp = malloc((size_t)cols * sizeof(float));
@@ -316,14 +790,17 @@ static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_k
         int64_t batch = batches[bi];
         uint64_t ws_bytes = lb_gemm_workspace_bytes(k->type, cols, batch);
         guarded x, y, y2, ws;
-        guarded_alloc(&x, (size_t)(batch * cols) * sizeof(float), 0);
-        guarded_alloc(&y, (size_t)(batch * rows) * sizeof(float), 4);
-        guarded_alloc(&y2, (size_t)(batch * rows) * sizeof(float), 0);
-        guarded_alloc(&ws, (size_t)ws_bytes, 0);
+        guarded_alloc(&x, (size_t)(batch * cols) * sizeof(float), 0, AT_PAGE_END);
+        guarded_alloc(&y, (size_t)(batch * rows) * sizeof(float), 4, GUARDED);
+        guarded_alloc(&y2, (size_t)(batch * rows) * sizeof(float), 0, GUARDED);
+        guarded_alloc(&ws, (size_t)ws_bytes, 0, AT_PAGE_END);
         float *xf = (float *)(void *)x.data, *yf = (float *)(void *)y.data;
         for (int64_t b = 0; b < batch; b++)
             fill_values(xf + b * cols, cols, &state);
 
+        char what[64];
+        snprintf(what, sizeof what, "batch %" PRId64, batch);
+        set_fault_context(isa->name, "gemm", name, cols, what);
         omp_set_num_threads(1);
         lb_status st1 = lb_gemm(dsp, k->type, w.data, rows, cols, xf, batch, yf, ws.data);
         omp_set_num_threads(2);
@@ -397,6 +874,8 @@ static void run_checks(const isa_level *levels, int n_levels, uint64_t seed)
 {
     lb_kernels_dsp c;
     lb_kernels_dsp_init(&c, 0);
+    printf("dispatch:\n");
+    check_dispatch(levels, n_levels, &c);
     for (int l = 0; l < n_levels; l++) {
         lb_kernels_dsp dsp;
         lb_kernels_dsp_init(&dsp, levels[l].flags);
@@ -417,6 +896,9 @@ static void run_checks(const isa_level *levels, int n_levels, uint64_t seed)
     }
 }
 
+/* The benches need cli/bench_harness.c and BLAS (through linalg), which the AArch64 cross build
+ * (tests/arm/checkkern_qemu.sh, LB_CHECKKERN_NO_BENCH) does not link. */
+#ifndef LB_CHECKKERN_NO_BENCH
 /* ---- --bench ---- */
 
 
@@ -600,6 +1082,7 @@ static int run_bench_dot(const isa_level *levels, int n_levels)
     free(a);
     return 0;
 }
+#endif /* LB_CHECKKERN_NO_BENCH */
 
 int main(int argc, char **argv)
 {
@@ -621,21 +1104,36 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+#ifdef LB_CHECKKERN_NO_BENCH
+    if (bench || bench_dot) {
+        fprintf(stderr, "checkkern: this build (LB_CHECKKERN_NO_BENCH) has no --bench\n");
+        return 2;
+    }
+#endif
     unsigned cpu = lb_cpu_flags();
-    isa_level levels[3];
+    isa_level levels[N_LEVELS];
     int n_levels = 0;
     for (size_t l = 0; l < sizeof all_levels / sizeof all_levels[0]; l++)
         if ((cpu & all_levels[l].flags) == all_levels[l].flags)
             levels[n_levels++] = all_levels[l];
     printf("checkkern: seed %" PRIu64 " (--seed %" PRIu64 " repeats this run), cpu flags 0x%x\n",
            seed, seed, cpu);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* what passed stays in the log if a fault ends the run */
+    page_bytes = (size_t)sysconf(_SC_PAGESIZE);
+    struct sigaction fault = {.sa_handler = on_fault};
+    sigaction(SIGSEGV, &fault, NULL);
+    sigaction(SIGBUS, &fault, NULL);
+#ifndef LB_CHECKKERN_NO_BENCH
     if (bench_dot)
         return run_bench_dot(levels, n_levels);
+#endif
     run_checks(levels, n_levels, seed);
     printf("checkkern: %" PRId64 " kernels checked, %" PRId64 " failed\n", kernels_checked,
            kernels_failed);
     int rc = kernels_failed ? 1 : 0;
+#ifndef LB_CHECKKERN_NO_BENCH
     if (bench && run_bench(levels, n_levels, seed) != 0)
         rc = 1;
+#endif
     return rc;
 }

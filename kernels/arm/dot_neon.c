@@ -21,9 +21,10 @@ void lb_kernels_dsp_init_neon(lb_kernels_dsp *dsp);
  * sums are then scaled and accumulated in float with the very operations, in the very order
  * (block order, no fused multiply-add), of the C references lb_vec_dot_<t>_c, so the results
  * equal them bit for bit when no FMA is contracted (GCC in ISO C mode contracts nothing; clang
- * is told below). tests/arm/check_neon.c requires that bit equality. The activation quantizers
- * round with FCVTAS (ties away, as roundf) and FCVTNS (ties to even, as ggml's nearest_int),
- * both saturating with NaN -> 0, which the integer clamps then make equal to the references'. */
+ * is told below). tests/checkkern.c (level neon) requires that bit equality. The activation
+ * quantizers round with FCVTAS (ties away, as roundf) and FCVTNS (ties to even, as ggml's
+ * nearest_int), both saturating with NaN -> 0, which the integer clamps then make equal to the
+ * references'. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
