@@ -1,7 +1,8 @@
 #!/bin/sh
 # Cross-builds tests/checkkern.c with the kernel sources for AArch64 and runs it under qemu-user,
 # so the NEON level is checked by the same checker, cases and contracts as the x86 levels
-# (--bench is not built: it needs BLAS, which the target lacks here). Exit 77 = skipped (no cross compiler or qemu).
+# (--bench is not built: it needs BLAS, which the target lacks here). Exit 77 = skipped (no
+# cross compiler or qemu).
 # Usage: checkkern_qemu.sh SOURCE_DIR BUILD_DIR [checkkern arguments...]
 set -eu
 
@@ -42,6 +43,6 @@ exe=$build/checkkern
     "$src/common/rng.c" "$src/common/half.c" "$src/kernels/quants_legacy.c" \
     "$src/kernels/quants_k.c" "$src/kernels/quants_k_decode.c" "$src/kernels/registry.c" \
     "$src/kernels/dsp.c" "$src/kernels/gemm.c" "$src/kernels/arm/dot_neon.c" \
-    "$src/tests/checkkern.c" -lm
+    "$src/tests/checkkern.c" "$src/tests/checkkern_inputs.c" -lm
 
 exec "$qemu" "$exe" "$@"
