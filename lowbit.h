@@ -4,7 +4,6 @@
 
 #include "common/alloc.h"
 #include "common/cpu.h"
-#include "common/half.h"
 #include "common/hash.h"
 #include "common/rng.h"
 #include "common/status.h"
@@ -19,10 +18,7 @@
 #include "formats/safetensors.h"
 #include "formats/spm_model.h"
 #include "formats/vocab.h"
-#include "kernels/dsp.h"
 #include "kernels/kernels.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
 #include "linalg/linalg.h"
 #include "model/eval.h"
 #include "model/model.h"

@@ -202,7 +202,7 @@ void lb_bench_matrix_free(lb_bench_matrix *m)
     memset(m, 0, sizeof *m);
 }
 
-lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int64_t batch,
+lb_status lb_bench_gemm(unsigned cpu_flags, const lb_bench_matrix *m, int64_t batch,
                         int threads, int64_t max_calls, lb_bench_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -228,8 +228,8 @@ lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int
     omp_set_num_threads(threads > 0 ? threads : saved_threads);
     /* Warm-up (thread pool, page faults); a slow first call counts as a sample. */
     double t0 = lb_bench_now_ns();
-    status = lb_gemm(dsp, m->type, lb_bench_matrix_copy(m, 0), m->rows, m->cols, x, batch, y,
-                     ws);
+    status = lb_gemm_cpu(cpu_flags, m->type, lb_bench_matrix_copy(m, 0), m->rows, m->cols, x,
+                         batch, y, ws);
     double first = lb_bench_now_ns() - t0;
     int64_t calls = 0;
     if (status == LB_OK && first > 0.25e9) {
@@ -243,7 +243,7 @@ lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int
         for (int64_t i = 0; i < want && status == LB_OK; i++) {
             const void *w = lb_bench_matrix_copy(m, i + 1);
             double start = lb_bench_now_ns();
-            status = lb_gemm(dsp, m->type, w, m->rows, m->cols, x, batch, y, ws);
+            status = lb_gemm_cpu(cpu_flags, m->type, w, m->rows, m->cols, x, batch, y, ws);
             times[calls++] = lb_bench_now_ns() - start;
         }
     }

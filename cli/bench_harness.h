@@ -8,7 +8,7 @@
 
 #include "common/status.h"
 #include "common/tensor.h"
-#include "kernels/dsp.h"
+#include "kernels/kernels.h"
 
 /* Monotonic clock in nanoseconds. */
 double lb_bench_now_ns(void);
@@ -53,10 +53,10 @@ typedef struct lb_bench_result {
     int64_t calls;       /* timed calls */
 } lb_bench_result;
 
-/* Median time of lb_gemm(dsp, ...) on `m` with `batch` random activation rows at `threads`
+/* Median time of lb_gemm_cpu(cpu_flags, ...) on `m` with `batch` random activation rows at `threads`
  * OpenMP threads, rotating over the copies. `max_calls` caps the timed calls; fewer are made
  * when a call is slow (about half a second of timing in all). */
-lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int64_t batch,
+lb_status lb_bench_gemm(unsigned cpu_flags, const lb_bench_matrix *m, int64_t batch,
                         int threads, int64_t max_calls, lb_bench_result *out);
 
 /* Median of n doubles (sorts them in place). */

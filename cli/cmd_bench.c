@@ -12,7 +12,6 @@
 #include "cli/bench_harness.h"
 #include "cli/cli.h"
 #include "common/cpu.h"
-#include "kernels/dsp.h"
 
 static void print_usage(FILE *out)
 {
@@ -151,9 +150,9 @@ typedef struct kernel_figures {
     uint64_t copies;
 } kernel_figures;
 
-/* Fills `dsp` for --isa (NULL: the best this CPU has) and names the level. LB_EXIT_OK, or the
+/* Sets `flags` for --isa (NULL: the best this CPU has) and names the level. LB_EXIT_OK, or the
  * exit code of the error it printed. */
-static int choose_isa(const char *isa, lb_kernels_dsp *dsp, const char **name)
+static int choose_isa(const char *isa, unsigned *cpu_flags, const char **name)
 {
     unsigned cpu = lb_cpu_flags(), flags = cpu;
     if (isa) {
@@ -172,13 +171,13 @@ static int choose_isa(const char *isa, lb_kernels_dsp *dsp, const char **name)
     } else {
         isa = (cpu & LB_CPU_AVX512) ? "avx512" : (cpu & LB_CPU_AVX2) ? "avx2" : "c";
     }
-    lb_kernels_dsp_init(dsp, flags);
+    *cpu_flags = flags;
     *name = isa;
     return LB_EXIT_OK;
 }
 
 /* Read bandwidth, then lb_gemm on the packed matrix, then CBLAS on its f32 twin (same seed). */
-static lb_status measure_kernel(const bench_args *a, const lb_kernels_dsp *dsp,
+static lb_status measure_kernel(const bench_args *a, unsigned cpu_flags,
                                 kernel_figures *f)
 {
     f->read_gbps = lb_bench_read_gbps((int)a->threads);
@@ -190,7 +189,7 @@ static lb_status measure_kernel(const bench_args *a, const lb_kernels_dsp *dsp,
     status = lb_bench_matrix_create(&f32, LB_TYPE_F32, a->rows, a->cols, 0, 0x5eed);
     int64_t max_calls = lb_bench_max_calls(a->batch);
     if (status == LB_OK)
-        status = lb_bench_gemm(dsp, &m, a->batch, (int)a->threads, max_calls, &f->r);
+        status = lb_bench_gemm(cpu_flags, &m, a->batch, (int)a->threads, max_calls, &f->r);
     if (status == LB_OK)
         status = lb_bench_blas_ns(&f32, a->batch, (int)a->threads, max_calls, &f->blas_ns);
     f->weight_bytes = m.bytes;
@@ -246,13 +245,13 @@ static void print_kernel_text(const bench_args *a, const kernel_figures *f)
 
 static int bench_kernel(const bench_args *a)
 {
-    lb_kernels_dsp dsp;
+    unsigned cpu_flags = 0;
     kernel_figures f;
     memset(&f, 0, sizeof f);
-    int rc = choose_isa(a->isa, &dsp, &f.isa);
+    int rc = choose_isa(a->isa, &cpu_flags, &f.isa);
     if (rc != LB_EXIT_OK)
         return rc;
-    lb_status status = measure_kernel(a, &dsp, &f);
+    lb_status status = measure_kernel(a, cpu_flags, &f);
     if (status != LB_OK)
         return lb_cli_fail("bench", status);
     if (a->json)

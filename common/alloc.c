@@ -1,5 +1,5 @@
 /* Allocation wrappers with failure injection for tests. */
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -18,10 +18,6 @@ LB_API void lb_free(void *ptr);
 LB_API char *lb_strndup(const char *s, size_t len);
 LB_API char *lb_strdup(const char *s);
 
-/* Testing aid: the next `n` allocations succeed and every one after fails (n < 0: never fail).
- * Process-wide; not for use while other threads allocate. */
-LB_API void lb_alloc_fail_after(int64_t n);
-
 /* Overflow-checked size arithmetic: return false (and leave *out unspecified) on overflow. */
 static inline bool lb_size_mul(uint64_t a, uint64_t b, uint64_t *out)
 {

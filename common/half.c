@@ -1,6 +1,6 @@
 /* Row conversions between f32 and the 16-bit float tensor types (the scalar codec is inline
  * in half.h). */
-#include "common/half.h"
+#include "common/half_internal.h"
 
 #include <string.h>
 

@@ -64,11 +64,10 @@ int main(int argc, char **argv)
     for (int64_t c = 0; c < cols; c++)
         x[c] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
 
-    const lb_kernels_dsp *dsp = lb_kernels_dsp_get();
     const int reps = 200;
     double start = omp_get_wtime();
     for (int i = 0; i < reps; i++)
-        lb_gemm(dsp, type, packed, rows, cols, x, 1, y, workspace);
+        lb_gemm(type, packed, rows, cols, x, 1, y, workspace);
     double seconds = (omp_get_wtime() - start) / reps;
 
     double out_err2 = 0.0, out_ref2 = 0.0;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
-#include "common/half.h"
+#include "common/half_internal.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/safetensors.h"

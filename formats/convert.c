@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/half.h"
+#include "common/half_internal.h"
 
 /* llama.cpp's llama_ftype values for the float file types. */
 static uint32_t file_type_of(lb_type type)

@@ -1,5 +1,5 @@
 /* The kernel dispatch table: C references from the type registry, upgraded per CPU feature. */
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 
 #include <pthread.h>
 #include <string.h>

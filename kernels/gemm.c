@@ -1,11 +1,12 @@
 /* Quantized GEMV/GEMM over the dispatch table: activations to the vec_dot type, then one
  * vec_dot per output (or one vec_dot_x4 per four), rows split over OpenMP threads and
  * activations tiled for the cache. */
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 
 #include <omp.h>
 
 #include "common/alloc.h"
+#include "common/cpu.h"
 
 uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64_t batch)
 {
@@ -17,9 +18,25 @@ uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64_t batc
     return total;
 }
 
-lb_status lb_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
-                  int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
-                  void *workspace)
+lb_status lb_gemm(lb_type weight_type, const void *weights, int64_t rows, int64_t cols,
+                  const float *x, int64_t batch, float *y, void *workspace)
+{
+    return lb_kernels_gemm(NULL, weight_type, weights, rows, cols, x, batch, y, workspace);
+}
+
+lb_status lb_gemm_cpu(unsigned cpu_flags, lb_type weight_type, const void *weights,
+                      int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
+                      void *workspace)
+{
+    /* Filling a table is a few hundred pointer stores: negligible next to a GEMV. */
+    lb_kernels_dsp dsp;
+    lb_kernels_dsp_init(&dsp, cpu_flags & lb_cpu_flags());
+    return lb_kernels_gemm(&dsp, weight_type, weights, rows, cols, x, batch, y, workspace);
+}
+
+lb_status lb_kernels_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
+                          int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
+                          void *workspace)
 {
     if (!dsp)
         dsp = lb_kernels_dsp_get();

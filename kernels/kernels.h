@@ -54,4 +54,24 @@ LB_API bool lb_kernels_row_fits(lb_type type, int64_t row_length);
  * Q6_K -> Q8_0; then Q8_0 if that still does not fit, then F16. Returns `wanted` when it fits. */
 LB_API lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length);
 
+/* Bytes of workspace lb_gemm needs for `batch` activation rows of `cols` elements; 0 when the
+ * type has no kernels or the size overflows. */
+LB_API uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64_t batch);
+
+/* Y[b][r] = Σ_c W[r][c] X[b][c] for a weight matrix of `rows` rows of `cols` elements in
+ * weight_type (any type with kernels), activations X [batch][cols] f32, output Y
+ * [batch][rows] f32. Activations are first quantized to the type's vec_dot_type into
+ * `workspace` (lb_gemm_workspace_bytes); rows are split over OpenMP threads, and each output is
+ * what one dot product gives, so results are identical for any thread count and batch
+ * composition. batch 1 is the GEMV. The kernels are the best this CPU runs (lb_cpu_flags()).
+ * Errors: LB_ERR_INVALID_ARG (no kernels, cols not a multiple of the block size). */
+LB_API lb_status lb_gemm(lb_type weight_type, const void *weights, int64_t rows, int64_t cols,
+                         const float *x, int64_t batch, float *y, void *workspace);
+
+/* lb_gemm with the kernels limited to the LB_CPU_* levels in cpu_flags (and to what this CPU
+ * runs): 0 gives the C references. For benchmarks and tests of one ISA level. */
+LB_API lb_status lb_gemm_cpu(unsigned cpu_flags, lb_type weight_type, const void *weights,
+                             int64_t rows, int64_t cols, const float *x, int64_t batch,
+                             float *y, void *workspace);
+
 #endif

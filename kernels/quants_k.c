@@ -1,14 +1,14 @@
 /* K-quant super-blocks, quantize side: llama.cpp-exact reference quantizers and the
  * importance-weighted search (the bit layouts, dequantize and dots: quants_k_decode.c). */
-#include "kernels/quants_k.h"
+#include "kernels/quants_k_internal.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/quants_k_internal.h"
+#include "common/half_internal.h"
+#include "kernels/quants_k_codes_internal.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
  * multiply-add (GCC in ISO C mode already contracts nothing; clang would). */

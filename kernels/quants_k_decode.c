@@ -1,13 +1,13 @@
 /* K-quant super-blocks, decode side: the codes packed into and unpacked from the block
  * layouts, dequantize, per-block grids and levels, and the reference dots. */
-#include "kernels/quants_k.h"
+#include "kernels/quants_k_internal.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/quants_k_internal.h"
+#include "common/half_internal.h"
+#include "kernels/quants_k_codes_internal.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
  * multiply-add (GCC in ISO C mode already contracts nothing; clang would). */

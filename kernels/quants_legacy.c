@@ -1,5 +1,5 @@
 /* Scalar reference quantize / dequantize / dot kernels for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1. */
-#include "kernels/quants_legacy.h"
+#include "kernels/quants_legacy_internal.h"
 
 #include <assert.h>
 #include <float.h>
@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "common/half.h"
+#include "common/half_internal.h"
 
 /* Byte-identity with llama.cpp / gguf-py needs every f32 operation rounded on its own: no
  * contraction of a*b+c into an FMA except where written as fmaf(). GCC does not contract under

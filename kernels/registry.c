@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
+#include "common/half_internal.h"
+#include "kernels/quants_k_internal.h"
+#include "kernels/quants_legacy_internal.h"
 
 /* The float types, so that every registered type can be quantized, dequantized and dotted. */
 static void quantize_row_f32(const float *x, void *y, int64_t n, const float *importance)

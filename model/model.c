@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
 

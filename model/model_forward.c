@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
 #include "model/model_internal.h"
@@ -173,7 +173,7 @@ static lb_status linear_forward(const weight *w, const float *x, float *y, int64
 {
     int64_t n_in = w->n_in, n_out = w->n_out, rows = rows_per_chunk(n_out);
     if (w->packed)
-        return lb_gemm(NULL, w->type, w->packed, n_out, n_in, x, n_tokens, y, workspace);
+        return lb_kernels_gemm(NULL, w->type, w->packed, n_out, n_in, x, n_tokens, y, workspace);
     int64_t n_chunks = (n_out + rows - 1) / rows;
     /* The first failure's status and message (messages are per thread: copied out of the
      * worker that failed, then recorded again on the calling thread). */
@@ -191,7 +191,7 @@ static lb_status linear_forward(const weight *w, const float *x, float *y, int64
             status = lb_linalg_sgemm(false, true, n_tokens, n, n_in, 1.0f, x, n_in, wc, n_in,
                                      0.0f, y + o0, n_out);
         if (status != LB_OK) {
-#pragma omp critical(lb_model_linear_failure)
+#pragma omp critical
             if (failed == LB_OK) {
                 failed = status;
                 snprintf(message, sizeof message, "%s", lb_last_error());

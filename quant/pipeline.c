@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/half.h"
+#include "common/half_internal.h"
 #include "common/rng.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"

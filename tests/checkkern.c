@@ -18,7 +18,7 @@
 #include "common/alloc.h"
 #include "common/cpu.h"
 #include "common/rng.h"
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 #include "kernels/kernels.h"
 #include "tests/checkkern_inputs.h"
 
@@ -529,9 +529,9 @@ static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_k
         snprintf(what, sizeof what, "batch %" PRId64, batch);
         set_fault_context(isa->name, "gemm", name, cols, what);
         omp_set_num_threads(1);
-        lb_status st1 = lb_gemm(dsp, k->type, w.data, rows, cols, xf, batch, yf, ws.data);
+        lb_status st1 = lb_kernels_gemm(dsp, k->type, w.data, rows, cols, xf, batch, yf, ws.data);
         omp_set_num_threads(2);
-        lb_status st2 = lb_gemm(dsp, k->type, w.data, rows, cols, xf, batch,
+        lb_status st2 = lb_kernels_gemm(dsp, k->type, w.data, rows, cols, xf, batch,
                                 (float *)(void *)y2.data, ws.data);
         omp_set_num_threads(saved_threads);
         if (st1 != LB_OK || st2 != LB_OK) {
@@ -691,8 +691,6 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
                 return 1;
             }
             for (int l = 0; l < n_levels; l++) {
-                lb_kernels_dsp dsp;
-                lb_kernels_dsp_init(&dsp, levels[l].flags);
                 /* The C references run at about 1 GFLOP/s: batch 32 and 256 would take
                  * minutes there, so the C level stops at batch 8. */
                 size_t n_batches = levels[l].flags == 0 ? 2 : 4;
@@ -701,7 +699,7 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
                         int64_t batch = batches[bi];
                         int threads = thread_counts[ti];
                         lb_bench_result r;
-                        if (lb_bench_gemm(&dsp, &m, batch, threads, lb_bench_max_calls(batch),
+                        if (lb_bench_gemm(levels[l].flags, &m, batch, threads, lb_bench_max_calls(batch),
                                           &r) != LB_OK) {
                             fprintf(stderr, "checkkern: %s\n", lb_last_error());
                             continue;

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "kernels/kernels.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
+#include "kernels/quants_k_internal.h"
+#include "kernels/quants_legacy_internal.h"
 
 #define GUARD_BYTES 64
 #define GUARD_BYTE(i) ((uint8_t)(0xa5u ^ (unsigned)((i) * 29u)))

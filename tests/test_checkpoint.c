@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "common/half.h"
+#include "common/half_internal.h"
 #include "formats/checkpoint.h"
 #include "test_util.h"
 

@@ -1,7 +1,7 @@
 /* common/: status messages, allocator failure injection, checked sizes, type table. */
 #include <stdint.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/status.h"
 #include "common/tensor.h"
 #include "test_util.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/rng.h"
 #include "formats/gguf.h"
 #include "test_util.h"

@@ -1,11 +1,11 @@
-/* common/half.h, the one f16/bf16 codec: every 16-bit pattern both ways, and f32 -> 16-bit
+/* common/half_internal.h, the one f16/bf16 codec: every 16-bit pattern both ways, and f32 -> 16-bit
  * rounding on every rounding boundary and on random f32 patterns, against an oracle that only
  * uses ldexp and comparisons (and against the compiler's _Float16 where it has one). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "common/half.h"
+#include "common/half_internal.h"
 #include "common/rng.h"
 #include "test_util.h"
 

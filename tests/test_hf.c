@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/hf.h"
 #include "test_util.h"
 

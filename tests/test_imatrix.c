@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/rng.h"
 #include "formats/gguf.h"
 #include "quant/imatrix.h"

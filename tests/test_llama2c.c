@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/rng.h"
 #include "formats/llama2c.h"
 #include "test_util.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/checkpoint.h"
 #include "formats/llama2c.h"
 #include "linalg/linalg.h"

@@ -10,8 +10,8 @@
 #include "common/rng.h"
 #include "common/tensor.h"
 #include "kernels/kernels.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
+#include "kernels/quants_k_internal.h"
+#include "kernels/quants_legacy_internal.h"
 #include "test_util.h"
 
 /* The grid identity is exact only without a*b+c contraction (GCC under -std=c11 has none). */

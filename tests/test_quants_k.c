@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/rng.h"
-#include "kernels/quants_k.h"
+#include "kernels/quants_k_internal.h"
 #include "test_util.h"
 
 #define QK LB_QK_K

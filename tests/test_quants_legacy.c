@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/quants_legacy.h"
+#include "common/half_internal.h"
+#include "kernels/quants_legacy_internal.h"
 #include "test_util.h"
 
 #define QK 32

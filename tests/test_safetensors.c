@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
-#include "common/half.h"
+#include "common/alloc_internal.h"
+#include "common/half_internal.h"
 #include "formats/safetensors.h"
 #include "test_util.h"
 

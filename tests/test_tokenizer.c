@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/llama2c.h"
 #include "formats/spm_model.h"
 #include "formats/vocab.h"

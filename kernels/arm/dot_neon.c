@@ -5,12 +5,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/dsp.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
+#include "common/half_internal.h"
+#include "kernels/dsp_internal.h"
+#include "kernels/quants_k_internal.h"
+#include "kernels/quants_legacy_internal.h"
 
-/* Fills the NEON entries of `dsp` (also declared in kernels/dsp.h for LB_HAVE_ARM_KERNELS). */
+/* Fills the NEON entries of `dsp` (also declared in kernels/dsp_internal.h for LB_HAVE_ARM_KERNELS). */
 void lb_kernels_dsp_init_neon(lb_kernels_dsp *dsp);
 
 /* Accuracy. Only plain ARMv8.0 AdvSIMD is used (vmull_s8 / vpadalq_s16, no dot-product

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels/dsp.h"
+#include "kernels/dsp_internal.h"
 
 /* Accuracy of the dots. Per block the integer dot is exact (every partial sum fits its int16 /
  * int32 lane for ANY input bytes, including -128 activations), split over 8 int32 lanes; each
@@ -28,7 +28,7 @@
  * two vectors, added before the reduction; Q4_1 and Q5_1 first reduce four blocks exactly to
  * one int32 lane per block and term (sum q * a, sum a) and take one FMA per four blocks; both
  * stay within the same bound. Q3_K and Q6_K rely on the Q8_K bsums being the sums of
- * their 16 activations, as every quantizer writes them (kernels/quants_k.h). */
+ * their 16 activations, as every quantizer writes them (kernels/quants_k_internal.h). */
 
 
 /* Per file: replace the entries of `dsp` that the file implements. */

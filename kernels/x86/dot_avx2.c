@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/half.h"
-#include "kernels/dsp.h"
-#include "kernels/quants_k.h"
-#include "kernels/quants_legacy.h"
+#include "common/half_internal.h"
+#include "kernels/dsp_internal.h"
+#include "kernels/quants_k_internal.h"
+#include "kernels/quants_legacy_internal.h"
 #include "kernels/x86/avx2_internal.h"
 
 /* The quantizers must round exactly as the scalar references: no fused multiply-add may be

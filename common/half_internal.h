@@ -1,7 +1,7 @@
 /* The one f16 (IEEE binary16) and bf16 codec of the tree: scalar conversions inline (the
  * kernels' hot loops call them per element), row conversions between the float tensor types. */
-#ifndef LB_COMMON_HALF_H
-#define LB_COMMON_HALF_H
+#ifndef LB_COMMON_HALF_INTERNAL_H
+#define LB_COMMON_HALF_INTERNAL_H
 
 #include <stdint.h>
 #include <string.h>
@@ -85,10 +85,10 @@ static inline uint16_t lb_f32_to_bf16(float f)
 
 /* Converts n elements of a float type (F32, F16, BF16; 16-bit values little-endian) to f32.
  * src may be unaligned. LB_ERR_UNSUPPORTED for other types. */
-LB_API lb_status lb_row_to_f32(lb_type src_type, const void *src, float *dst, int64_t n);
+lb_status lb_row_to_f32(lb_type src_type, const void *src, float *dst, int64_t n);
 
 /* Converts n f32 values to a float type (F32, F16, BF16; 16-bit values little-endian); dst
  * may be unaligned. LB_ERR_UNSUPPORTED for other types. */
-LB_API lb_status lb_row_from_f32(lb_type dst_type, const float *src, void *dst, int64_t n);
+lb_status lb_row_from_f32(lb_type dst_type, const float *src, void *dst, int64_t n);
 
 #endif

@@ -1,6 +1,6 @@
 /* llama.cpp's legacy block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: layouts, quantize, dequantize, dot. */
-#ifndef LB_KERNELS_QUANTS_LEGACY_H
-#define LB_KERNELS_QUANTS_LEGACY_H
+#ifndef LB_KERNELS_QUANTS_LEGACY_INTERNAL_H
+#define LB_KERNELS_QUANTS_LEGACY_INTERNAL_H
 
 #include <assert.h>
 #include <stdint.h>
@@ -77,19 +77,19 @@ static_assert(sizeof(lb_block_q5_1) == 2 + 2 + 4 + 16, "wrong q5_1 block size/pa
  * than importance == NULL on that block. (llama.cpp's quantize_<t> feeds
  * imatrix * sqrt(sigma2 + x^2) into a similar search; a caller wanting that passes it here.)
  * Q8_0 keeps its quants within [-127, 127] in both modes. Kernels never allocate. */
-LB_API void lb_quantize_row_q8_0_ref(const float *x, void *y, int64_t n, const float *importance);
-LB_API void lb_quantize_row_q4_0_ref(const float *x, void *y, int64_t n, const float *importance);
-LB_API void lb_quantize_row_q4_1_ref(const float *x, void *y, int64_t n, const float *importance);
-LB_API void lb_quantize_row_q5_0_ref(const float *x, void *y, int64_t n, const float *importance);
-LB_API void lb_quantize_row_q5_1_ref(const float *x, void *y, int64_t n, const float *importance);
+void lb_quantize_row_q8_0_ref(const float *x, void *y, int64_t n, const float *importance);
+void lb_quantize_row_q4_0_ref(const float *x, void *y, int64_t n, const float *importance);
+void lb_quantize_row_q4_1_ref(const float *x, void *y, int64_t n, const float *importance);
+void lb_quantize_row_q5_0_ref(const float *x, void *y, int64_t n, const float *importance);
+void lb_quantize_row_q5_1_ref(const float *x, void *y, int64_t n, const float *importance);
 
 /* Dequantize n / 32 blocks at x into n floats, by the formulas above in f32 arithmetic (no
  * fused multiply-add), identical to llama.cpp's dequantize_row_<t> and gguf-py. */
-LB_API void lb_dequantize_row_q8_0(const void *x, float *y, int64_t n);
-LB_API void lb_dequantize_row_q4_0(const void *x, float *y, int64_t n);
-LB_API void lb_dequantize_row_q4_1(const void *x, float *y, int64_t n);
-LB_API void lb_dequantize_row_q5_0(const void *x, float *y, int64_t n);
-LB_API void lb_dequantize_row_q5_1(const void *x, float *y, int64_t n);
+void lb_dequantize_row_q8_0(const void *x, float *y, int64_t n);
+void lb_dequantize_row_q4_0(const void *x, float *y, int64_t n);
+void lb_dequantize_row_q4_1(const void *x, float *y, int64_t n);
+void lb_dequantize_row_q5_0(const void *x, float *y, int64_t n);
+void lb_dequantize_row_q5_1(const void *x, float *y, int64_t n);
 
 /* Block grids for rounding onto a quantizer's scales (kernels.h, lb_block_grid_fn): weight j of
  * one block decodes to scale[j] * q[j] + offset[j] (f32, no FMA), bit for bit as
@@ -97,39 +97,39 @@ LB_API void lb_dequantize_row_q5_1(const void *x, float *y, int64_t n);
  * (the stored code minus 8 / 16; offset -0.0f, the identity of f32 addition), Q4_1 [0, 15] and
  * Q5_1 [0, 31] (offset m). get_levels writes 32 levels; set_levels packs 32 levels (asserted in
  * range) into the quants and leaves d and m untouched. */
-LB_API void lb_block_grid_q8_0(const void *block, float *scale, float *offset);
-LB_API void lb_block_grid_q4_0(const void *block, float *scale, float *offset);
-LB_API void lb_block_grid_q4_1(const void *block, float *scale, float *offset);
-LB_API void lb_block_grid_q5_0(const void *block, float *scale, float *offset);
-LB_API void lb_block_grid_q5_1(const void *block, float *scale, float *offset);
-LB_API void lb_block_get_levels_q8_0(const void *block, int8_t *q);
-LB_API void lb_block_get_levels_q4_0(const void *block, int8_t *q);
-LB_API void lb_block_get_levels_q4_1(const void *block, int8_t *q);
-LB_API void lb_block_get_levels_q5_0(const void *block, int8_t *q);
-LB_API void lb_block_get_levels_q5_1(const void *block, int8_t *q);
-LB_API void lb_block_set_levels_q8_0(void *block, const int8_t *q);
-LB_API void lb_block_set_levels_q4_0(void *block, const int8_t *q);
-LB_API void lb_block_set_levels_q4_1(void *block, const int8_t *q);
-LB_API void lb_block_set_levels_q5_0(void *block, const int8_t *q);
-LB_API void lb_block_set_levels_q5_1(void *block, const int8_t *q);
+void lb_block_grid_q8_0(const void *block, float *scale, float *offset);
+void lb_block_grid_q4_0(const void *block, float *scale, float *offset);
+void lb_block_grid_q4_1(const void *block, float *scale, float *offset);
+void lb_block_grid_q5_0(const void *block, float *scale, float *offset);
+void lb_block_grid_q5_1(const void *block, float *scale, float *offset);
+void lb_block_get_levels_q8_0(const void *block, int8_t *q);
+void lb_block_get_levels_q4_0(const void *block, int8_t *q);
+void lb_block_get_levels_q4_1(const void *block, int8_t *q);
+void lb_block_get_levels_q5_0(const void *block, int8_t *q);
+void lb_block_get_levels_q5_1(const void *block, int8_t *q);
+void lb_block_set_levels_q8_0(void *block, const int8_t *q);
+void lb_block_set_levels_q4_0(void *block, const int8_t *q);
+void lb_block_set_levels_q4_1(void *block, const int8_t *q);
+void lb_block_set_levels_q5_0(void *block, const int8_t *q);
+void lb_block_set_levels_q5_1(void *block, const int8_t *q);
 
 /* Dot product of a packed weight row w (n elements) with activations a_q8_0 quantized to Q8_0
  * (lb_quantize_row_q8_0_ref): per block the exact integer dot of the quants times the two f16
  * scales, summed in f32 in block order (scalar reference, as llama.cpp's generic path).
  * For Q4_1 / Q5_1 the min term m * d_a * sum(qa) takes sum(qa) exactly from the Q8_0 block,
  * where llama.cpp uses Q8_1 activations carrying an f16-rounded d_a * sum(qa). */
-LB_API float lb_vec_dot_q8_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
-LB_API float lb_vec_dot_q4_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
-LB_API float lb_vec_dot_q4_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
-LB_API float lb_vec_dot_q5_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
-LB_API float lb_vec_dot_q5_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
+float lb_vec_dot_q8_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
+float lb_vec_dot_q4_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
+float lb_vec_dot_q4_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
+float lb_vec_dot_q5_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
+float lb_vec_dot_q5_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n);
 
 /* Dot product of a packed weight row w with f32 activations a: each weight dequantized as in
  * lb_dequantize_row_<t>, products summed in f32 within a block, block sums added in order. */
-LB_API float lb_vec_dot_q8_0_f32_c(const void *w, const float *a, int64_t n);
-LB_API float lb_vec_dot_q4_0_f32_c(const void *w, const float *a, int64_t n);
-LB_API float lb_vec_dot_q4_1_f32_c(const void *w, const float *a, int64_t n);
-LB_API float lb_vec_dot_q5_0_f32_c(const void *w, const float *a, int64_t n);
-LB_API float lb_vec_dot_q5_1_f32_c(const void *w, const float *a, int64_t n);
+float lb_vec_dot_q8_0_f32_c(const void *w, const float *a, int64_t n);
+float lb_vec_dot_q4_0_f32_c(const void *w, const float *a, int64_t n);
+float lb_vec_dot_q4_1_f32_c(const void *w, const float *a, int64_t n);
+float lb_vec_dot_q5_0_f32_c(const void *w, const float *a, int64_t n);
+float lb_vec_dot_q5_1_f32_c(const void *w, const float *a, int64_t n);
 
 #endif

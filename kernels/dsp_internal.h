@@ -1,7 +1,7 @@
 /* Run-time dispatch of the hot kernels: one table of function pointers, filled with the C
  * references first and then upgraded per CPU feature (as dav1d's *_dsp_init does). */
-#ifndef LB_KERNELS_DSP_H
-#define LB_KERNELS_DSP_H
+#ifndef LB_KERNELS_DSP_INTERNAL_H
+#define LB_KERNELS_DSP_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +26,7 @@ typedef struct lb_kernels_dsp {
     lb_vec_dot_fn vec_dot[LB_DSP_TYPE_SLOTS];
     /* vec_dot_x4[t]: the dots of one weight row with LB_DOT_X4_ROWS activation rows at once,
      * each bit-identical to vec_dot[t] on that row (the weight codes are decoded once for
-     * all of them); NULL where only vec_dot exists. lb_gemm uses it when it can. */
+     * all of them); NULL where only vec_dot exists. lb_kernels_gemm uses it when it can. */
     lb_vec_dot_x4_fn vec_dot_x4[LB_DSP_TYPE_SLOTS];
     /* quantize_activations[t]: f32 activations -> t (Q8_0 and Q8_K; F32 is a copy). */
     lb_quantize_row_fn quantize_activations[LB_DSP_TYPE_SLOTS];
@@ -34,10 +34,10 @@ typedef struct lb_kernels_dsp {
 } lb_kernels_dsp;
 
 /* Fills `dsp` for the given LB_CPU_* flags: C references, then every variant the flags allow. */
-LB_API void lb_kernels_dsp_init(lb_kernels_dsp *dsp, unsigned cpu_flags);
+void lb_kernels_dsp_init(lb_kernels_dsp *dsp, unsigned cpu_flags);
 
 /* The table for this CPU (lb_cpu_flags()), filled once; thread-safe. */
-LB_API const lb_kernels_dsp *lb_kernels_dsp_get(void);
+const lb_kernels_dsp *lb_kernels_dsp_get(void);
 
 /* Per-ISA upgrades, each in its own file compiled with its own flags (kernels/x86/); they
  * only replace the entries they implement. Built where the compiler targets x86-64
@@ -47,18 +47,9 @@ void lb_kernels_dsp_init_avx2(lb_kernels_dsp *dsp);
  * activation quantizers. */
 void lb_kernels_dsp_init_neon(lb_kernels_dsp *dsp);
 
-/* Bytes of workspace lb_gemm needs for `batch` activation rows of `cols` elements. */
-LB_API uint64_t lb_gemm_workspace_bytes(lb_type weight_type, int64_t cols, int64_t batch);
-
-/* Y[b][r] = Σ_c W[r][c] X[b][c] for a weight matrix of `rows` rows of `cols` elements in
- * weight_type (any type with kernels), activations X [batch][cols] f32, output Y
- * [batch][rows] f32. Activations are first quantized to the type's vec_dot_type into
- * `workspace` (lb_gemm_workspace_bytes); rows are split over OpenMP threads, and each output is
- * what one vec_dot call gives (vec_dot_x4 gives the same bits), so results are identical for
- * any thread count and batch composition. batch 1 is the GEMV.
- * Errors: LB_ERR_INVALID_ARG (no kernels, cols not a multiple of the block size). */
-LB_API lb_status lb_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
-                         int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
-                         void *workspace);
+/* lb_gemm over the given table (NULL: this CPU's, lb_kernels_dsp_get()). */
+lb_status lb_kernels_gemm(const lb_kernels_dsp *dsp, lb_type weight_type, const void *weights,
+                          int64_t rows, int64_t cols, const float *x, int64_t batch, float *y,
+                          void *workspace);
 
 #endif
