@@ -810,13 +810,8 @@ static lb_status produce_tensor(void *context, int64_t index, void *dst, uint64_
     const lb_imatrix_entry *e = &m->entries[index / 2];
     uint8_t *out = dst;
     uint64_t n = nbytes / 4;
-    for (uint64_t j = 0; j < n; j++) {
-        float f = index % 2 == 0 ? (float)e->sum_sq[j] : (float)e->counts[j];
-        uint32_t bits;
-        memcpy(&bits, &f, 4);
-        for (int k = 0; k < 4; k++)
-            out[4 * j + (uint64_t)k] = (uint8_t)(bits >> (8 * k));
-    }
+    for (uint64_t j = 0; j < n; j++)
+        out = lb_le_store_f32(out, index % 2 == 0 ? (float)e->sum_sq[j] : (float)e->counts[j]);
     return LB_OK;
 }
 
@@ -865,8 +860,8 @@ done:
 
 static lb_status put_i32(lb_atomic_file *f, int64_t v)
 {
-    uint32_t u = (uint32_t)(int32_t)v;
-    uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+    uint8_t b[4];
+    lb_le_store32(b, (uint32_t)(int32_t)v);
     return lb_atomic_file_write(f, b, sizeof b);
 }
 
@@ -880,13 +875,8 @@ static lb_status write_legacy_entry(lb_atomic_file *f, const lb_imatrix_entry *e
         (status = lb_atomic_file_write(f, e->name, len)) != LB_OK ||
         (status = put_i32(f, ncall)) != LB_OK || (status = put_i32(f, n)) != LB_OK)
         return status;
-    for (int64_t j = 0; j < n; j++) {
-        float v = (float)legacy_value(e, ncall, j);
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        for (int k = 0; k < 4; k++)
-            buffer[4 * j + k] = (uint8_t)(bits >> (8 * k));
-    }
+    for (int64_t j = 0; j < n; j++)
+        lb_le_store_f32(buffer + 4 * j, (float)legacy_value(e, ncall, j));
     return lb_atomic_file_write(f, buffer, (size_t)n * 4);
 }
 
