@@ -4,6 +4,7 @@
 
 #include "common/alloc.h"
 #include "common/cpu.h"
+#include "common/half.h"
 #include "common/hash.h"
 #include "common/rng.h"
 #include "common/status.h"
@@ -11,7 +12,6 @@
 #include "formats/atomic_file.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
-#include "formats/half.h"
 #include "formats/hf.h"
 #include "formats/hparams.h"
 #include "formats/imatrix_file.h"

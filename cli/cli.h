@@ -9,7 +9,8 @@ enum {
     LB_EXIT_OK = 0,
     LB_EXIT_FAILURE = 1,   /* anything else: out of memory, cannot write the output, ... */
     LB_EXIT_USAGE = 2,     /* bad command line */
-    LB_EXIT_BAD_INPUT = 3, /* input file missing, malformed or unsupported */
+    LB_EXIT_BAD_INPUT = 3, /* input file missing, malformed, unsupported or not fitting
+                              (LB_ERR_BAD_INPUT: another model's imatrix, too short a text) */
     LB_EXIT_DRIFT = 4,     /* eval --max-drift: the perplexity drift exceeds the limit */
 };
 

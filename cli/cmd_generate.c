@@ -122,7 +122,8 @@ int lb_cmd_generate(int argc, char **argv)
     if (status == LB_OK)
         status = lb_model_state_create(&state, model, max_tokens, n_prompt);
     if (status == LB_OK && !(logits = lb_malloc((size_t)hp->vocab_size * sizeof *logits)))
-        status = lb_error(LB_ERR_NOMEM, "out of memory");
+        status = lb_error(LB_ERR_NOMEM, "out of memory for logits over %lld tokens (%zu bytes)",
+                          (long long)hp->vocab_size, (size_t)hp->vocab_size * sizeof *logits);
     if (status == LB_OK)
         status = lb_model_forward(model, state, tokens, n_prompt, 0, logits, true);
     if (status != LB_OK) {

@@ -108,7 +108,10 @@ int lb_cmd_imatrix(int argc, char **argv)
         status = windows ? lb_calibration_windows(tokens, n_tokens, ckpt->vocab->bos_id,
                                                   nsamples, seqlen, (uint64_t)seed,
                                                   consecutive, windows)
-                         : lb_error(LB_ERR_NOMEM, "out of memory");
+                         : lb_error(LB_ERR_NOMEM,
+                                    "out of memory for %lld windows of %lld tokens (%zu bytes)",
+                                    (long long)nsamples, (long long)seqlen,
+                                    (size_t)(nsamples * seqlen) * sizeof *windows);
     }
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("imatrix", status);

@@ -136,226 +136,302 @@ static int parse_role_type(lb_mixture *mixture, lb_tensor_role role, const char 
     return LB_EXIT_OK;
 }
 
-int lb_cmd_quantize(int argc, char **argv)
+/* The command line, parsed. */
+typedef struct quantize_args {
+    lb_checkpoint_settings ckpt_settings;
+    lb_quantize_params params;
+    const char *type_name, *method, *calib_path, *imatrix_path;
+    const char *role_types[4]; /* --type-attn-v, --type-ffn-down, --type-embd, --type-output */
+    int64_t threads;
+    bool json;
+    const char *in_path, *out_path;
+} quantize_args;
+
+enum { PARSE_CONTINUE = -1 }; /* parse_options: no exit yet, go on */
+
+/* The long options (getopt_long's codes past the single characters). */
+enum {
+    OPT_TYPE = 256, OPT_ATTN_V, OPT_FFN_DOWN, OPT_EMBD, OPT_OUTPUT, OPT_METHOD, OPT_CALIB,
+    OPT_NSAMPLES, OPT_SEQLEN, OPT_SEED, OPT_CONSECUTIVE, OPT_DAMP, OPT_ACT_ORDER,
+    OPT_IMATRIX, OPT_THREADS, OPT_JSON, OPT_TOKENIZER, OPT_ALLOW_NONFINITE, OPT_NO_RTN_LOSS,
+};
+static const struct option quantize_options[] = {
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"type-attn-v", required_argument, NULL, OPT_ATTN_V},
+    {"type-ffn-down", required_argument, NULL, OPT_FFN_DOWN},
+    {"type-embd", required_argument, NULL, OPT_EMBD},
+    {"type-output", required_argument, NULL, OPT_OUTPUT},
+    {"method", required_argument, NULL, OPT_METHOD},
+    {"calib", required_argument, NULL, OPT_CALIB},
+    {"nsamples", required_argument, NULL, OPT_NSAMPLES},
+    {"seqlen", required_argument, NULL, OPT_SEQLEN},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"consecutive", no_argument, NULL, OPT_CONSECUTIVE},
+    {"damp", required_argument, NULL, OPT_DAMP},
+    {"act-order", no_argument, NULL, OPT_ACT_ORDER},
+    {"imatrix", required_argument, NULL, OPT_IMATRIX},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+    {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},
+    {"no-rtn-loss", no_argument, NULL, OPT_NO_RTN_LOSS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Reads the options into *a: PARSE_CONTINUE, or the exit code (usage error, --help). */
+static int parse_options(int argc, char **argv, quantize_args *a)
 {
-    enum {
-        OPT_TYPE = 256, OPT_ATTN_V, OPT_FFN_DOWN, OPT_EMBD, OPT_OUTPUT, OPT_METHOD, OPT_CALIB,
-        OPT_NSAMPLES, OPT_SEQLEN, OPT_SEED, OPT_CONSECUTIVE, OPT_DAMP, OPT_ACT_ORDER,
-        OPT_IMATRIX, OPT_THREADS, OPT_JSON, OPT_TOKENIZER, OPT_ALLOW_NONFINITE, OPT_NO_RTN_LOSS,
-    };
-    static const struct option options[] = {
-        {"type", required_argument, NULL, OPT_TYPE},
-        {"type-attn-v", required_argument, NULL, OPT_ATTN_V},
-        {"type-ffn-down", required_argument, NULL, OPT_FFN_DOWN},
-        {"type-embd", required_argument, NULL, OPT_EMBD},
-        {"type-output", required_argument, NULL, OPT_OUTPUT},
-        {"method", required_argument, NULL, OPT_METHOD},
-        {"calib", required_argument, NULL, OPT_CALIB},
-        {"nsamples", required_argument, NULL, OPT_NSAMPLES},
-        {"seqlen", required_argument, NULL, OPT_SEQLEN},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"consecutive", no_argument, NULL, OPT_CONSECUTIVE},
-        {"damp", required_argument, NULL, OPT_DAMP},
-        {"act-order", no_argument, NULL, OPT_ACT_ORDER},
-        {"imatrix", required_argument, NULL, OPT_IMATRIX},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-        {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},
-        {"no-rtn-loss", no_argument, NULL, OPT_NO_RTN_LOSS},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    lb_checkpoint_settings ckpt_settings = lb_checkpoint_default_settings();
-    lb_quantize_params params = lb_quantize_default_params();
-    const char *type_name = NULL, *method = NULL, *calib_path = NULL, *imatrix_path = NULL;
-    const char *role_types[4] = {NULL, NULL, NULL, NULL};
-    int64_t threads = 0, seed;
-    bool json = false;
+    lb_quantize_params *params = &a->params;
+    int64_t seed;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "h", quantize_options, NULL)) != -1;) {
         switch (c) {
-        case OPT_TYPE: type_name = optarg; break;
-        case OPT_ATTN_V: role_types[0] = optarg; break;
-        case OPT_FFN_DOWN: role_types[1] = optarg; break;
-        case OPT_EMBD: role_types[2] = optarg; break;
-        case OPT_OUTPUT: role_types[3] = optarg; break;
-        case OPT_METHOD: method = optarg; break;
-        case OPT_CALIB: calib_path = optarg; break;
+        case OPT_TYPE: a->type_name = optarg; break;
+        case OPT_ATTN_V: a->role_types[0] = optarg; break;
+        case OPT_FFN_DOWN: a->role_types[1] = optarg; break;
+        case OPT_EMBD: a->role_types[2] = optarg; break;
+        case OPT_OUTPUT: a->role_types[3] = optarg; break;
+        case OPT_METHOD: a->method = optarg; break;
+        case OPT_CALIB: a->calib_path = optarg; break;
         case OPT_NSAMPLES:
-            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &params.nsamples))
+            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &params->nsamples))
                 return lb_cli_usage_error("quantize", "--nsamples must be a positive number");
             break;
         case OPT_SEQLEN:
-            if (!lb_cli_parse_int(optarg, 2, 1 << 20, &params.seqlen))
+            if (!lb_cli_parse_int(optarg, 2, 1 << 20, &params->seqlen))
                 return lb_cli_usage_error("quantize", "--seqlen must be a number >= 2");
             break;
         case OPT_SEED:
             if (!lb_cli_parse_int(optarg, 0, INT64_MAX, &seed))
                 return lb_cli_usage_error("quantize", "--seed must be a number >= 0");
-            params.seed = (uint64_t)seed;
+            params->seed = (uint64_t)seed;
             break;
-        case OPT_CONSECUTIVE: params.consecutive = true; break;
+        case OPT_CONSECUTIVE: params->consecutive = true; break;
         case OPT_DAMP: {
             char *end;
-            params.gptq.damp = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(params.gptq.damp >= 0.0) ||
-                params.gptq.damp > 1.0)
+            params->gptq.damp = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(params->gptq.damp >= 0.0) ||
+                params->gptq.damp > 1.0)
                 return lb_cli_usage_error("quantize", "--damp takes a fraction in [0, 1]");
             break;
         }
-        case OPT_ACT_ORDER: params.gptq.act_order = true; break;
-        case OPT_IMATRIX: imatrix_path = optarg; break;
+        case OPT_ACT_ORDER: params->gptq.act_order = true; break;
+        case OPT_IMATRIX: a->imatrix_path = optarg; break;
         case OPT_THREADS:
-            if (!lb_cli_parse_int(optarg, 1, 1024, &threads))
+            if (!lb_cli_parse_int(optarg, 1, 1024, &a->threads))
                 return lb_cli_usage_error("quantize", "--threads must be a positive number");
             break;
-        case OPT_JSON: json = true; break;
-        case OPT_TOKENIZER: ckpt_settings.tokenizer_path = optarg; break;
-        case OPT_ALLOW_NONFINITE: params.allow_nonfinite = true; break;
-        case OPT_NO_RTN_LOSS: params.gptq.compare_rtn = false; break;
+        case OPT_JSON: a->json = true; break;
+        case OPT_TOKENIZER: a->ckpt_settings.tokenizer_path = optarg; break;
+        case OPT_ALLOW_NONFINITE: params->allow_nonfinite = true; break;
+        case OPT_NO_RTN_LOSS: params->gptq.compare_rtn = false; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;
         default: return lb_cli_usage_error("quantize", "bad option");
         }
     }
     if (argc - optind != 2)
         return lb_cli_usage_error("quantize", "expected IN and OUT.gguf");
-    if (!type_name)
+    a->in_path = argv[optind];
+    a->out_path = argv[optind + 1];
+    return PARSE_CONTINUE;
+}
+
+/* Turns --type, the role overrides and --method into params: PARSE_CONTINUE or a usage
+ * error's exit code. */
+static int resolve_types_and_method(quantize_args *a)
+{
+    lb_quantize_params *params = &a->params;
+    if (!a->type_name)
         return lb_cli_usage_error("quantize", "--type is required (%s)", lb_mixture_names());
-    if (lb_mixture_parse(&params.mixture, type_name) != LB_OK)
+    if (lb_mixture_parse(&params->mixture, a->type_name) != LB_OK)
         return lb_cli_usage_error("quantize", "%s", lb_last_error());
     static const lb_tensor_role roles[4] = {LB_ROLE_ATTN_V, LB_ROLE_FFN_DOWN,
                                             LB_ROLE_TOKEN_EMBD, LB_ROLE_OUTPUT};
     static const char *const role_options[4] = {"--type-attn-v", "--type-ffn-down",
                                                 "--type-embd", "--type-output"};
     for (int i = 0; i < 4; i++) {
-        int code = role_types[i] ? parse_role_type(&params.mixture, roles[i], role_types[i],
-                                                   role_options[i])
-                                 : LB_EXIT_OK;
+        int code = a->role_types[i] ? parse_role_type(&params->mixture, roles[i],
+                                                      a->role_types[i], role_options[i])
+                                    : LB_EXIT_OK;
         if (code != LB_EXIT_OK)
             return code;
     }
-    if (!method)
-        params.method = calib_path ? LB_QUANT_GPTQ : LB_QUANT_RTN;
-    else if (strcmp(method, "gptq") == 0)
-        params.method = LB_QUANT_GPTQ;
-    else if (strcmp(method, "rtn") == 0)
-        params.method = LB_QUANT_RTN;
+    if (!a->method)
+        params->method = a->calib_path ? LB_QUANT_GPTQ : LB_QUANT_RTN;
+    else if (strcmp(a->method, "gptq") == 0)
+        params->method = LB_QUANT_GPTQ;
+    else if (strcmp(a->method, "rtn") == 0)
+        params->method = LB_QUANT_RTN;
     else
         return lb_cli_usage_error("quantize", "--method is gptq or rtn");
-    if (params.method == LB_QUANT_GPTQ && !calib_path)
+    if (params->method == LB_QUANT_GPTQ && !a->calib_path)
         return lb_cli_usage_error("quantize", "GPTQ needs --calib FILE");
-    if (params.method == LB_QUANT_GPTQ && imatrix_path)
+    if (params->method == LB_QUANT_GPTQ && a->imatrix_path)
         return lb_cli_usage_error("quantize", "--imatrix is for --method rtn (GPTQ measures "
                                               "its own statistics on --calib)");
-    if (threads > 0)
-        omp_set_num_threads((int)threads);
+    return PARSE_CONTINUE;
+}
 
-    const char *in_path = argv[optind], *out_path = argv[optind + 1];
-    int exit_code = LB_EXIT_OK;
-    lb_checkpoint *ckpt = NULL;
-    lb_model *model = NULL;
-    lb_tokenizer *tokenizer = NULL;
-    lb_imatrix *imatrix = NULL;
-    char *text = NULL;
-    size_t text_len = 0;
-    int32_t *tokens = NULL;
-    progress pr = {json, isatty(STDERR_FILENO) != 0, omp_get_wtime(), NULL};
+/* What the command opened; released by inputs_close. */
+typedef struct quantize_inputs {
+    lb_checkpoint *ckpt;
+    lb_model *model;         /* GPTQ only: the lazy model that calibration runs through */
+    lb_tokenizer *tokenizer; /* GPTQ only */
+    lb_imatrix *imatrix;     /* RTN with --imatrix */
+    char *text;              /* the calibration text */
+    size_t text_len;
+    int32_t *tokens;         /* the calibration text, tokenized */
+} quantize_inputs;
+
+static void inputs_close(quantize_inputs *in)
+{
+    lb_free(in->tokens);
+    lb_free(in->text);
+    lb_imatrix_free(&in->imatrix);
+    lb_tokenizer_free(&in->tokenizer);
+    lb_model_free(&in->model);
+    lb_checkpoint_close(&in->ckpt);
+}
+
+/* Opens the checkpoint and what the method needs (model, tokenizer and tokenized calibration
+ * text for GPTQ; the imatrix for RTN) and points params at them: LB_EXIT_OK or the exit
+ * code of the failure, its message printed. */
+static int open_inputs(quantize_args *a, quantize_inputs *in)
+{
+    lb_quantize_params *params = &a->params;
     lb_status status;
-    if (params.method == LB_QUANT_GPTQ) {
-        status = lb_cli_open_model(in_path, &ckpt_settings, true, &ckpt, &model, &tokenizer);
+    if (params->method == LB_QUANT_GPTQ) {
+        status = lb_cli_open_model(a->in_path, &a->ckpt_settings, true, &in->ckpt, &in->model,
+                                   &in->tokenizer);
         if (status == LB_OK)
-            status = lb_cli_read_text(calib_path, &text, &text_len);
+            status = lb_cli_read_text(a->calib_path, &in->text, &in->text_len);
     } else {
-        status = lb_checkpoint_open(&ckpt, in_path, &ckpt_settings);
-        if (status == LB_OK && imatrix_path)
-            status = lb_imatrix_read(&imatrix, imatrix_path);
+        status = lb_checkpoint_open(&in->ckpt, a->in_path, &a->ckpt_settings);
+        if (status == LB_OK && a->imatrix_path)
+            status = lb_imatrix_read(&in->imatrix, a->imatrix_path);
     }
-    if (status != LB_OK) {
-        exit_code = lb_cli_fail_input("quantize", status);
+    if (status != LB_OK)
+        return lb_cli_fail_input("quantize", status);
+    if (in->text) {
+        status = lb_tokenizer_encode(in->tokenizer, in->text, in->text_len, false, &in->tokens,
+                                     &params->calib_n_tokens);
+        if (status != LB_OK)
+            return lb_cli_fail("quantize", status);
+        params->calib_tokens = in->tokens;
+        params->calib_name = base_name(a->calib_path);
+        params->calib_hash = lb_fnv1a64(in->text, in->text_len);
+    }
+    params->imatrix = in->imatrix;
+    return LB_EXIT_OK;
+}
+
+/* The exit code of a failed lb_quantize_model: problems of the inputs exit as such. */
+static int quantize_failure(lb_status status)
+{
+    /* NaN/Inf weights are a problem of the input file. */
+    return status == LB_ERR_NUMERIC ? lb_cli_fail_input("quantize", LB_ERR_CORRUPT_FILE)
+           : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED ||
+                   status == LB_ERR_BAD_INPUT
+               ? lb_cli_fail_input("quantize", status)
+               : lb_cli_fail("quantize", status);
+}
+
+/* The summary after a successful run: file size, bits per weight, time, memory and losses. */
+typedef struct run_totals {
+    double mib, bpw, rss;
+} run_totals;
+
+static void print_summary_json(const quantize_args *a, const lb_imatrix *imatrix,
+                               const lb_quantize_summary *summary, const run_totals *t,
+                               progress *pr)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "output", json_string(a->out_path));
+    json_object_set_new(root, "type", json_string(a->params.mixture.name));
+    json_object_set_new(root, "method", json_string(a->params.method == LB_QUANT_GPTQ
+                                                        ? "gptq" : imatrix ? "rtn+imatrix"
+                                                                           : "rtn"));
+    json_object_set_new(root, "file_mib", json_number_or_null(t->mib));
+    json_object_set_new(root, "bits_per_weight", json_real(t->bpw));
+    json_object_set_new(root, "seconds", json_real(summary->seconds));
+    json_object_set_new(root, "seconds_calibration_forward",
+                        json_real(summary->seconds_forward));
+    json_object_set_new(root, "peak_rss_mib", json_number_or_null(t->rss));
+    json_object_set_new(root, "nonfinite_zeroed", json_integer(summary->n_nonfinite));
+    if (summary->ref_total > 0.0) {
+        json_object_set_new(root, "rtn_rel_loss",
+                            json_real(summary->loss_rtn_total / summary->ref_total));
+        json_object_set_new(root, "gptq_rel_loss",
+                            json_real(summary->loss_gptq_total / summary->ref_total));
+    }
+    json_object_set_new(root, "layers", pr->layers);
+    pr->layers = NULL;
+    char *dump = json_dumps(root, JSON_INDENT(2));
+    if (dump)
+        printf("%s\n", dump);
+    free(dump);
+    json_decref(root);
+}
+
+static void print_summary_text(const quantize_args *a, const lb_quantize_summary *summary,
+                               const run_totals *t)
+{
+    if (summary->ref_total > 0.0)
+        printf("total proxy loss: rtn %.4e, gptq %.4e (relative to tr(W H W^T))\n",
+               summary->loss_rtn_total / summary->ref_total,
+               summary->loss_gptq_total / summary->ref_total);
+    if (summary->n_nonfinite)
+        printf("replaced %lld NaN/Inf weights by 0 (--allow-nonfinite)\n",
+               (long long)summary->n_nonfinite);
+    printf("wrote %s: %.2f MiB, %.3f bits/weight, %.1f s, peak RSS %.0f MiB\n", a->out_path,
+           t->mib, t->bpw, summary->seconds, t->rss);
+}
+
+int lb_cmd_quantize(int argc, char **argv)
+{
+    quantize_args a = {.ckpt_settings = lb_checkpoint_default_settings(),
+                       .params = lb_quantize_default_params()};
+    int exit_code = parse_options(argc, argv, &a);
+    if (exit_code == PARSE_CONTINUE)
+        exit_code = resolve_types_and_method(&a);
+    if (exit_code != PARSE_CONTINUE)
+        return exit_code;
+    if (a.threads > 0)
+        omp_set_num_threads((int)a.threads);
+
+    quantize_inputs in = {0};
+    progress pr = {a.json, isatty(STDERR_FILENO) != 0, omp_get_wtime(), NULL};
+    if ((exit_code = open_inputs(&a, &in)) != LB_EXIT_OK)
         goto done;
-    }
-    if (text) {
-        status = lb_tokenizer_encode(tokenizer, text, text_len, false, &tokens,
-                                     &params.calib_n_tokens);
-        if (status != LB_OK) {
-            exit_code = lb_cli_fail("quantize", status);
-            goto done;
-        }
-        params.calib_tokens = tokens;
-        params.calib_name = base_name(calib_path);
-        params.calib_hash = lb_fnv1a64(text, text_len);
-    }
-    params.imatrix = imatrix;
-    params.on_tensor = on_tensor;
-    params.context = &pr;
-    if (json)
+    a.params.on_tensor = on_tensor;
+    a.params.context = &pr;
+    if (a.json)
         pr.layers = json_array();
     else
         printf("%-28s %-5s %-11s %15s %11s %11s %9s\n", "tensor", "type", "method",
                "rows x cols", "rtn loss", "gptq loss", "time");
     lb_quantize_summary summary;
-    status = lb_quantize_model(ckpt, model, out_path, &params, &summary);
+    lb_status status = lb_quantize_model(in.ckpt, in.model, a.out_path, &a.params, &summary);
     if (status != LB_OK) {
         if (pr.bar)
             fprintf(stderr, "\n");
-        /* NaN/Inf weights are a problem of the input file. */
-        exit_code = status == LB_ERR_NUMERIC ? lb_cli_fail_input("quantize", LB_ERR_CORRUPT_FILE)
-                    : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED
-                        ? lb_cli_fail_input("quantize", status)
-                        : lb_cli_fail("quantize", status);
+        exit_code = quantize_failure(status);
         goto done;
     }
     struct stat st;
-    double mib = stat(out_path, &st) == 0 ? (double)st.st_size / 1048576.0 : NAN;
-    double bpw = summary.n_weights ? 8.0 * (double)summary.tensor_bytes / (double)summary.n_weights
-                                   : 0.0;
-    double rss = peak_rss_mib();
-    if (json) {
-        json_t *root = json_object();
-        json_object_set_new(root, "output", json_string(out_path));
-        json_object_set_new(root, "type", json_string(params.mixture.name));
-        json_object_set_new(root, "method", json_string(params.method == LB_QUANT_GPTQ
-                                                            ? "gptq" : imatrix ? "rtn+imatrix"
-                                                                               : "rtn"));
-        json_object_set_new(root, "file_mib", json_number_or_null(mib));
-        json_object_set_new(root, "bits_per_weight", json_real(bpw));
-        json_object_set_new(root, "seconds", json_real(summary.seconds));
-        json_object_set_new(root, "seconds_calibration_forward",
-                            json_real(summary.seconds_forward));
-        json_object_set_new(root, "peak_rss_mib", json_number_or_null(rss));
-        json_object_set_new(root, "nonfinite_zeroed", json_integer(summary.n_nonfinite));
-        if (summary.ref_total > 0.0) {
-            json_object_set_new(root, "rtn_rel_loss",
-                                json_real(summary.loss_rtn_total / summary.ref_total));
-            json_object_set_new(root, "gptq_rel_loss",
-                                json_real(summary.loss_gptq_total / summary.ref_total));
-        }
-        json_object_set_new(root, "layers", pr.layers);
-        pr.layers = NULL;
-        char *dump = json_dumps(root, JSON_INDENT(2));
-        if (dump)
-            printf("%s\n", dump);
-        free(dump);
-        json_decref(root);
-    } else {
-        if (summary.ref_total > 0.0)
-            printf("total proxy loss: rtn %.4e, gptq %.4e (relative to tr(W H W^T))\n",
-                   summary.loss_rtn_total / summary.ref_total,
-                   summary.loss_gptq_total / summary.ref_total);
-        if (summary.n_nonfinite)
-            printf("replaced %lld NaN/Inf weights by 0 (--allow-nonfinite)\n",
-                   (long long)summary.n_nonfinite);
-        printf("wrote %s: %.2f MiB, %.3f bits/weight, %.1f s, peak RSS %.0f MiB\n", out_path,
-               mib, bpw, summary.seconds, rss);
-    }
+    run_totals t;
+    t.mib = stat(a.out_path, &st) == 0 ? (double)st.st_size / 1048576.0 : NAN;
+    t.bpw = summary.n_weights
+                ? 8.0 * (double)summary.tensor_bytes / (double)summary.n_weights
+                : 0.0;
+    t.rss = peak_rss_mib();
+    if (a.json)
+        print_summary_json(&a, in.imatrix, &summary, &t, &pr);
+    else
+        print_summary_text(&a, &summary, &t);
 done:
     json_decref(pr.layers);
-    lb_free(tokens);
-    lb_free(text);
-    lb_imatrix_free(&imatrix);
-    lb_tokenizer_free(&tokenizer);
-    lb_model_free(&model);
-    lb_checkpoint_close(&ckpt);
+    inputs_close(&in);
     return exit_code;
 }

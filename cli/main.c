@@ -38,7 +38,8 @@ static void print_help(FILE *out)
 int lb_cli_fail_input(const char *command, lb_status status)
 {
     fprintf(stderr, "lowbit %s: error: %s\n", command, lb_last_error());
-    if (status == LB_ERR_CORRUPT_FILE || status == LB_ERR_UNSUPPORTED || status == LB_ERR_IO)
+    if (status == LB_ERR_CORRUPT_FILE || status == LB_ERR_UNSUPPORTED || status == LB_ERR_IO ||
+        status == LB_ERR_BAD_INPUT)
         return LB_EXIT_BAD_INPUT;
     return status == LB_ERR_INVALID_ARG ? LB_EXIT_USAGE : LB_EXIT_FAILURE;
 }

@@ -21,6 +21,7 @@ const char *lb_status_name(lb_status status)
     case LB_ERR_NUMERIC: return "numeric error";
     case LB_ERR_CUDA: return "cuda error";
     case LB_ERR_INTERRUPTED: return "interrupted";
+    case LB_ERR_BAD_INPUT: return "bad input";
     }
     return "unknown status";
 }

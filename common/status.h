@@ -29,6 +29,9 @@ typedef enum lb_status {
     LB_ERR_NUMERIC = -7,             /* NaN/Inf or a numerical breakdown */
     LB_ERR_CUDA = -8,
     LB_ERR_INTERRUPTED = -9,         /* a signal asked the run to stop */
+    LB_ERR_BAD_INPUT = -10,          /* an input file or text that is well formed but does not
+                                        fit what was asked: another model's, mismatched
+                                        shapes, too short */
 } lb_status;
 
 /* Short constant name of a status, e.g. "corrupt file". Never NULL. */

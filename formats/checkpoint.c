@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
-#include "formats/half.h"
+#include "common/half.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/safetensors.h"
@@ -65,7 +65,10 @@ static void directory_of(const char *path, char *buffer, size_t size)
 static lb_status set_tokenizer_path(lb_checkpoint *ckpt, const char *path)
 {
     ckpt->tokenizer_path = lb_strdup(path);
-    return ckpt->tokenizer_path ? LB_OK : lb_error(LB_ERR_NOMEM, "out of memory");
+    return ckpt->tokenizer_path
+               ? LB_OK
+               : lb_error(LB_ERR_NOMEM, "%s: out of memory for the tokenizer path (%zu bytes)",
+                          ckpt->path, strlen(path) + 1);
 }
 
 static lb_status add_tensor(lb_checkpoint *ckpt, int64_t capacity, const char *name,
@@ -80,7 +83,8 @@ static lb_status add_tensor(lb_checkpoint *ckpt, int64_t capacity, const char *n
     if (!t->name || !t->source_name) {
         lb_free(t->name);
         lb_free(t->source_name);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory for the names of tensor '%s' (%zu bytes)",
+                        ckpt->path, name, strlen(name) + strlen(source_name) + 2);
     }
     t->type = type;
     t->n_dims = n_dims;
@@ -127,7 +131,9 @@ static lb_status open_llama2c(lb_checkpoint *ckpt, const lb_checkpoint_settings 
     ckpt->hparams = model->hparams;
     ckpt->tensors = lb_calloc((size_t)model->n_tensors, sizeof *ckpt->tensors);
     if (!ckpt->tensors)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory for the table of %lld tensors (%zu bytes)",
+                        ckpt->path, (long long)model->n_tensors,
+                        (size_t)model->n_tensors * sizeof *ckpt->tensors);
     for (int64_t i = 0; i < model->n_tensors && status == LB_OK; i++) {
         const lb_llama2c_tensor *t = &model->tensors[i];
         status = add_tensor(ckpt, model->n_tensors, t->name, t->name, LB_TYPE_F32, t->n_dims,
@@ -219,7 +225,9 @@ static lb_status open_safetensors(lb_checkpoint *ckpt, const char *weights_path,
         return status;
     ckpt->tensors = lb_calloc((size_t)st->n_tensors, sizeof *ckpt->tensors);
     if (!ckpt->tensors)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory for the table of %lld tensors (%zu bytes)",
+                        ckpt->path, (long long)st->n_tensors,
+                        (size_t)st->n_tensors * sizeof *ckpt->tensors);
 
     const lb_hparams *hp = &ckpt->hparams;
     /* llama.cpp runs llama/mistral with the interleaved ("normal") rotary pairing, so its
@@ -398,7 +406,9 @@ static lb_status open_gguf(lb_checkpoint *ckpt)
         return status;
     ckpt->tensors = lb_calloc((size_t)g->n_tensors, sizeof *ckpt->tensors);
     if (!ckpt->tensors)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "%s: out of memory for the table of %lld tensors (%zu bytes)",
+                        ckpt->path, (long long)g->n_tensors,
+                        (size_t)g->n_tensors * sizeof *ckpt->tensors);
     for (int64_t i = 0; i < g->n_tensors && status == LB_OK; i++) {
         const lb_gguf_tensor_info *t = &g->tensors[i];
         status = add_tensor(ckpt, g->n_tensors, t->name, t->name, t->type, t->n_dims, t->ne,
@@ -463,7 +473,9 @@ lb_status lb_checkpoint_open(lb_checkpoint **out, const char *path,
     lb_checkpoint *ckpt = lb_calloc(1, sizeof *ckpt);
     if (!ckpt || !(ckpt->path = lb_strdup(path))) {
         lb_free(ckpt);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "%s: out of memory for the checkpoint and its path (%zu bytes)", path,
+                        sizeof *ckpt + strlen(path) + 1);
     }
     lb_status status;
     char dir[4096], weights[4200];

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "formats/half.h"
+#include "common/half.h"
 
 /* llama.cpp's llama_ftype values for the float file types. */
 static uint32_t file_type_of(lb_type type)
@@ -174,7 +174,9 @@ lb_status lb_checkpoint_write_gguf(const lb_checkpoint *ckpt, const char *path, 
     lb_type *out_types = lb_calloc((size_t)ckpt->n_tensors, sizeof *out_types);
     lb_status status = LB_OK;
     if (!out_types) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory");
+        status = lb_error(LB_ERR_NOMEM,
+                          "%s: out of memory for the types of %lld tensors (%zu bytes)", path,
+                          (long long)ckpt->n_tensors, (size_t)ckpt->n_tensors * sizeof *out_types);
         goto done;
     }
     if ((status = lb_gguf_writer_create(&w, LB_GGUF_DEFAULT_ALIGNMENT)) != LB_OK)

@@ -112,7 +112,7 @@ LB_API const lb_gguf_kv *lb_gguf_find_kv(const lb_gguf *gguf, const char *key);
 LB_API int64_t lb_gguf_find_tensor(const lb_gguf *gguf, const char *name);
 
 /* Typed getters. Integer getters accept any integer type whose value fits; float getters any
- * numeric type. LB_ERR_INVALID_ARG if the key is missing (message names it), LB_ERR_CORRUPT_FILE
+ * numeric type. LB_ERR_BAD_INPUT if the key is missing (message names it), LB_ERR_CORRUPT_FILE
  * if it has an unsuitable type or value. */
 LB_API lb_status lb_gguf_get_int(const lb_gguf *gguf, const char *key, int64_t *out);
 LB_API lb_status lb_gguf_get_float(const lb_gguf *gguf, const char *key, double *out);

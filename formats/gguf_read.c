@@ -119,7 +119,9 @@ static lb_status read_name(lb_cursor *p, const char *field, char **out, uint64_t
                               "not valid UTF-8 (byte 0x%02x at offset %llu)", (uint8_t)s.data[bad],
                               (unsigned long long)(start + 8 + bad));
     if (!(*out = lb_strndup(s.data, (size_t)s.len)))
-        return lb_cursor_fail(p, LB_ERR_NOMEM, start, field, "out of memory");
+        return lb_cursor_fail(p, LB_ERR_NOMEM, start, field,
+                              "out of memory for the string (%llu bytes)",
+                              (unsigned long long)s.len + 1);
     *len = s.len;
     return LB_OK;
 }
@@ -197,7 +199,10 @@ static lb_status read_array(lb_cursor *p, lb_gguf_value *v)
         if (count > 0) {
             if (!lb_size_mul(count, sizeof(lb_gguf_string), &bytes) ||
                 !(v->v.arr.strings = lb_malloc((size_t)bytes)))
-                return lb_cursor_fail(p, LB_ERR_NOMEM, count_at, "array count", "out of memory");
+                return lb_cursor_fail(p, LB_ERR_NOMEM, count_at, "array count",
+                                      "out of memory for %llu strings (%llu bytes)",
+                                      (unsigned long long)count,
+                                      (unsigned long long)(count * sizeof(lb_gguf_string)));
         }
         v->v.arr.count = count;
         v->v.arr.data = p->data + p->pos;
@@ -363,7 +368,9 @@ static lb_status check_duplicate_keys(lb_cursor *p, lb_gguf *g, const uint64_t *
     int64_t later, first;
     name_ref *refs = lb_malloc((size_t)g->n_kv * sizeof *refs + 1);
     if (!refs)
-        return lb_cursor_fail(p, LB_ERR_NOMEM, 16, "n_kv", "out of memory");
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 16, "n_kv",
+                              "out of memory sorting %lld keys (%zu bytes)", (long long)g->n_kv,
+                              (size_t)g->n_kv * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_kv; i++)
         refs[i] = (name_ref){g->kv[i].key, i};
     find_repeat(refs, g->n_kv, &later, &first);
@@ -380,7 +387,9 @@ static lb_status check_duplicate_names(lb_cursor *p, lb_gguf *g, const tensor_po
     int64_t later, first;
     name_ref *refs = lb_malloc((size_t)g->n_tensors * sizeof *refs + 1);
     if (!refs)
-        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors", "out of memory");
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors",
+                              "out of memory sorting %lld tensor names (%zu bytes)",
+                              (long long)g->n_tensors, (size_t)g->n_tensors * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_tensors; i++)
         refs[i] = (name_ref){g->tensors[i].name, i};
     find_repeat(refs, g->n_tensors, &later, &first);
@@ -414,7 +423,9 @@ static lb_status check_tensor_data(lb_cursor *p, lb_gguf *g, const tensor_pos *p
     int64_t n_spans = 0, widest = -1; /* widest: the span reaching furthest so far */
     span_ref *spans = lb_malloc((size_t)g->n_tensors * sizeof *spans + 1);
     if (!spans)
-        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors", "out of memory");
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors",
+                              "out of memory sorting %lld tensor spans (%zu bytes)",
+                              (long long)g->n_tensors, (size_t)g->n_tensors * sizeof *spans + 1);
     for (int64_t i = 0; i < g->n_tensors; i++) {
         lb_gguf_tensor_info *t = &g->tensors[i];
         uint64_t begin, end;
@@ -520,7 +531,9 @@ static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
     g->kv = lb_calloc((size_t)n_kv, sizeof *g->kv);
     key_at = lb_malloc((size_t)n_kv * sizeof *key_at + 1);
     if (!g->kv || !key_at) {
-        status = lb_cursor_fail(&p, LB_ERR_NOMEM, 16, "n_kv", "out of memory");
+        status = lb_cursor_fail(&p, LB_ERR_NOMEM, 16, "n_kv",
+                                "out of memory for %lld key/value pairs (%zu bytes)",
+                                (long long)n_kv, (size_t)n_kv * (sizeof *g->kv + sizeof *key_at));
         goto done;
     }
     g->n_kv = n_kv;
@@ -544,7 +557,9 @@ static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
     g->tensors = lb_calloc((size_t)n_tensors, sizeof *g->tensors);
     tensor_at = lb_malloc((size_t)n_tensors * sizeof *tensor_at + 1);
     if (!g->tensors || !tensor_at) {
-        status = lb_cursor_fail(&p, LB_ERR_NOMEM, 8, "n_tensors", "out of memory");
+        status = lb_cursor_fail(
+            &p, LB_ERR_NOMEM, 8, "n_tensors", "out of memory for %lld tensor infos (%zu bytes)",
+            (long long)n_tensors, (size_t)n_tensors * (sizeof *g->tensors + sizeof *tensor_at));
         goto done;
     }
     g->n_tensors = n_tensors;
@@ -664,7 +679,7 @@ static lb_status find_required(const lb_gguf *gguf, const char *key, const lb_gg
 {
     *kv = lb_gguf_find_kv(gguf, key);
     if (!*kv)
-        return lb_error(LB_ERR_INVALID_ARG, "%s: metadata key '%s' not found", gguf->path, key);
+        return lb_error(LB_ERR_BAD_INPUT, "%s: metadata key '%s' not found", gguf->path, key);
     return LB_OK;
 }
 

@@ -79,7 +79,7 @@ static lb_status parse(lb_logprob_file *f, const uint8_t *data, uint64_t size,
                      raw.n_windows != (uint32_t)expected->n_windows ||
                      raw.n_positions != (uint64_t)expected->n_positions ||
                      raw.tokens_hash != expected->tokens_hash))
-        return lb_cursor_fail(&c, LB_ERR_INVALID_ARG, 8, "header",
+        return lb_cursor_fail(&c, LB_ERR_BAD_INPUT, 8, "header",
                               "saved for vocab %u, ctx %u, %u windows, %llu positions and other "
                               "tokens; this run has vocab %lld, ctx %lld, %lld windows (use the "
                               "same text, --ctx and --chunks)",

@@ -59,7 +59,7 @@ typedef struct lb_logprob_file {
 } lb_logprob_file;
 
 /* Opens a log-probability file and checks, in this order: the magic (CORRUPT_FILE), that the
- * header equals `expected` when it is not NULL (INVALID_ARG: the file is from another text,
+ * header equals `expected` when it is not NULL (BAD_INPUT: the file is from another text,
  * --ctx, --chunks or vocabulary), that the size is the header's record count exactly, and that
  * every record's token ids are inside the vocabulary (CORRUPT_FILE). Errors also IO, NOMEM;
  * messages name the file, the field and the byte offset; *out is NULL on error. */

@@ -1,4 +1,5 @@
-/* K-quant super-blocks: llama.cpp-exact reference quantizers, importance-weighted search, dequant, dots. */
+/* K-quant super-blocks, quantize side: llama.cpp-exact reference quantizers and the
+ * importance-weighted search (the bit layouts, dequantize and dots: quants_k_decode.c). */
 #include "kernels/quants_k.h"
 
 #include <assert.h>
@@ -6,7 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
+#include "kernels/quants_k_internal.h"
 
 /* Byte identity with llama.cpp needs the same float operations in the same order: no fused
  * multiply-add (GCC in ISO C mode already contracts nothing; clang would). */
@@ -26,7 +28,7 @@ static inline int qk_max(int a, int b) { return a > b ? a : b; }
  * the half range saturates to +-65504 instead of becoming Inf (which would dequantize to NaN). */
 static uint16_t qk_scale_to_f16(float f)
 {
-    uint16_t h = lb_kernel_f32_to_f16(f);
+    uint16_t h = lb_f32_to_f16(f);
     if ((h & 0x7fffu) == 0x7c00u) {
         h = (uint16_t)((h & 0x8000u) | 0x7bffu);
     } else if ((h & 0x7fffu) > 0x7c00u) {
@@ -315,31 +317,6 @@ static float qk_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, cons
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-/* ---------------------------------------------------------------- packing helpers */
-
-/* Packs 2-bit codes L[256] (values 0..3) as Q2_K / Q3_K lay them out. */
-static void qk_pack_2bit(const uint8_t *L, uint8_t *qs)
-{
-    for (int j = 0; j < QK; j += 128) {
-        for (int l = 0; l < 32; ++l) {
-            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
-                                      (L[j + l + 96] << 6));
-        }
-    }
-}
-
-/* 6-bit scale and min of sub-block j of a Q4_K / Q5_K block. */
-static inline void qk_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 static void qk_pack_scale_min_k4(const uint8_t *ls, const uint8_t *lm, uint8_t *scales)
 {
     for (int j = 0; j < QK / 32; ++j) {
@@ -354,14 +331,6 @@ static void qk_pack_scale_min_k4(const uint8_t *ls, const uint8_t *lm, uint8_t *
     }
 }
 
-/* 6-bit scale of sub-block j of a Q3_K block, minus its offset 32. */
-static inline int qk_q3_K_scale(const uint8_t *scales, int j)
-{
-    int lo = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
-    int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (lo | (hi << 4)) - 32;
-}
-
 /* Requantizes x against the stored (f16-rounded) scales and mins of a Q4_K/Q5_K block; a
  * sub-block whose scale is zero keeps the codes already in L, as ggml does. */
 static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, const uint8_t *scales,
@@ -370,11 +339,11 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
     for (int j = 0; j < QK / 32; ++j) {
         uint8_t sc, m;
         qk_get_scale_min_k4(j, scales, &sc, &m);
-        const float d = lb_kernel_f16_to_f32(d16) * sc;
+        const float d = lb_f16_to_f32(d16) * sc;
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(dmin16) * m;
+        const float dm = lb_f16_to_f32(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
             int l = qk_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)qk_max(0, qk_min(nmax, l));
@@ -386,134 +355,14 @@ static void qk_requantize_k4(const float *x, uint16_t d16, uint16_t dmin16, cons
 static void qk_requantize_q2_K(const float *x, const lb_block_q2_K *y, uint8_t *L)
 {
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * (y->scales[j] & 0xF);
+        const float d = lb_f16_to_f32(y->d) * (y->scales[j] & 0xF);
         if (!d) {
             continue;
         }
-        const float dm = lb_kernel_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
+        const float dm = lb_f16_to_f32(y->dmin) * (y->scales[j] >> 4);
         for (int ii = 0; ii < 16; ++ii) {
             int l = qk_nearest_int((x[16 * j + ii] + dm) / d);
             L[16 * j + ii] = (uint8_t)qk_max(0, qk_min(3, l));
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- code unpacking */
-
-/* One block as integers: weight i is (d * sc[i / sub]) * q[i] - (dmin * mn[i / sub]), the
- * second term only when has_min. Every dequantizer and dot goes through this form. */
-typedef struct qk_codes {
-    int8_t q[QK];
-    int sc[16];
-    int mn[16];
-    int sub;      /* weights per sub-block: 16 or 32 */
-    bool has_min;
-    float d, dmin;
-} qk_codes;
-
-typedef void (*qk_unpack_fn)(const void *block, qk_codes *c);
-
-static void qk_unpack_q2_K(const void *vb, qk_codes *c)
-{
-    const lb_block_q2_K *b = vb;
-    for (int e = 0; e < QK; ++e) {
-        int h = e / 128, s = (e % 128) / 32, l = e % 32;
-        c->q[e] = (int8_t)((b->qs[32 * h + l] >> (2 * s)) & 3);
-    }
-    for (int j = 0; j < 16; ++j) {
-        c->sc[j] = b->scales[j] & 0xF;
-        c->mn[j] = b->scales[j] >> 4;
-    }
-    c->sub = 16;
-    c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(b->d);
-    c->dmin = lb_kernel_f16_to_f32(b->dmin);
-}
-
-static void qk_unpack_q3_K(const void *vb, qk_codes *c)
-{
-    const lb_block_q3_K *b = vb;
-    for (int e = 0; e < QK; ++e) {
-        int h = e / 128, s = (e % 128) / 32, l = e % 32;
-        int lo = (b->qs[32 * h + l] >> (2 * s)) & 3;
-        int hb = (b->hmask[e % 32] >> (e / 32)) & 1;
-        c->q[e] = (int8_t)(lo - (hb ? 0 : 4));
-    }
-    for (int j = 0; j < 16; ++j) {
-        c->sc[j] = qk_q3_K_scale(b->scales, j);
-    }
-    c->sub = 16;
-    c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
-    c->dmin = 0.f;
-}
-
-/* Q4_K and Q5_K share the scales; qh is NULL for Q4_K. */
-static void qk_unpack_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *scales,
-                         uint16_t d, uint16_t dmin, qk_codes *c)
-{
-    for (int e = 0; e < QK; ++e) {
-        int ch = e / 64, r = e % 64;
-        int q = r < 32 ? qs[32 * ch + r] & 0xF : qs[32 * ch + r - 32] >> 4;
-        if (qh) {
-            q |= ((qh[e % 32] >> (e / 32)) & 1) << 4;
-        }
-        c->q[e] = (int8_t)q;
-    }
-    for (int j = 0; j < 8; ++j) {
-        uint8_t s, m;
-        qk_get_scale_min_k4(j, scales, &s, &m);
-        c->sc[j] = s;
-        c->mn[j] = m;
-    }
-    c->sub = 32;
-    c->has_min = true;
-    c->d = lb_kernel_f16_to_f32(d);
-    c->dmin = lb_kernel_f16_to_f32(dmin);
-}
-
-static void qk_unpack_q4_K(const void *vb, qk_codes *c)
-{
-    const lb_block_q4_K *b = vb;
-    qk_unpack_k4(b->qs, NULL, b->scales, b->d, b->dmin, c);
-}
-
-static void qk_unpack_q5_K(const void *vb, qk_codes *c)
-{
-    const lb_block_q5_K *b = vb;
-    qk_unpack_k4(b->qs, b->qh, b->scales, b->d, b->dmin, c);
-}
-
-static void qk_unpack_q6_K(const void *vb, qk_codes *c)
-{
-    const lb_block_q6_K *b = vb;
-    for (int e = 0; e < QK; ++e) {
-        int h = e / 128, s = (e % 128) / 32, l = e % 32;
-        uint8_t lq = b->ql[64 * h + l + 32 * (s & 1)];
-        int lo = s < 2 ? lq & 0xF : lq >> 4;
-        int hi = (b->qh[32 * h + l] >> (2 * s)) & 3;
-        c->q[e] = (int8_t)((lo | (hi << 4)) - 32);
-    }
-    for (int j = 0; j < 16; ++j) {
-        c->sc[j] = b->scales[j];
-    }
-    c->sub = 16;
-    c->has_min = false;
-    c->d = lb_kernel_f16_to_f32(b->d);
-    c->dmin = 0.f;
-}
-
-/* y = (d * sc) * q - (dmin * mn) per sub-block: ggml's float operations, in its order. */
-static void qk_dequant_block(const void *block, qk_unpack_fn unpack, float *y)
-{
-    qk_codes c;
-    unpack(block, &c);
-    for (int j = 0; j < QK / c.sub; ++j) {
-        const float dl = c.d * c.sc[j];
-        const float ml = c.has_min ? c.dmin * c.mn[j] : 0.f;
-        for (int l = 0; l < c.sub; ++l) {
-            const int i = c.sub * j + l;
-            y[i] = c.has_min ? dl * c.q[i] - ml : dl * c.q[i];
         }
     }
 }
@@ -573,7 +422,7 @@ static void qk_q2_K_block_ref(const float *x, lb_block_q2_K *y)
         y->dmin = qk_scale_to_f16(0.f);
     }
     qk_requantize_q2_K(x, y, L);
-    qk_pack_2bit(L, y->qs);
+    lb_qk_pack_2bit(L, y->qs);
 }
 
 /* llama.cpp's quantize_row_q2_K_impl: importance times sqrt(sigma^2 + x^2) as weights, finer
@@ -605,26 +454,10 @@ static void qk_q2_K_block_weighted(const float *x, const float *qw, lb_block_q2_
         y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
     }
     qk_requantize_q2_K(x, y, L);
-    qk_pack_2bit(L, y->qs);
+    lb_qk_pack_2bit(L, y->qs);
 }
 
 /* ---------------------------------------------------------------- Q3_K */
-
-/* Packs codes L (0..7, the level plus 4) into the hmask and qs of a Q3_K block. */
-static void qk_q3_K_pack_codes(const int8_t *L, lb_block_q3_K *y)
-{
-    memset(y->hmask, 0, sizeof y->hmask);
-    uint8_t Lu[QK];
-    for (int j = 0; j < QK; ++j) {
-        int v = L[j];
-        if (v > 3) {
-            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            v -= 4;
-        }
-        Lu[j] = (uint8_t)v;
-    }
-    qk_pack_2bit(Lu, y->qs);
-}
 
 /* Packs signed 6-bit scales (ls in 0..63) and codes L (0..7) into a Q3_K block. */
 static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L, lb_block_q3_K *y)
@@ -641,7 +474,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
     }
     y->d = qk_scale_to_f16(d_block);
     for (int j = 0; j < QK / 16; ++j) {
-        const float d = lb_kernel_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
+        const float d = lb_f16_to_f32(y->d) * qk_q3_K_scale(y->scales, j);
         if (!d) {
             continue;
         }
@@ -650,7 +483,7 @@ static void qk_q3_K_pack(const float *x, const int *ls, float d_block, int8_t *L
             L[16 * j + ii] = (int8_t)(qk_max(-4, qk_min(3, l)) + 4);
         }
     }
-    qk_q3_K_pack_codes(L, y);
+    lb_qk_q3_K_pack_codes(L, y);
 }
 
 static void qk_q3_K_block_ref(const float *x, lb_block_q3_K *y)
@@ -786,36 +619,6 @@ static void qk_k4_block_weighted(const float *x, const float *qw, int nmax, uint
     qk_requantize_k4(x, *d16, *dmin16, packed, nmax, L);
 }
 
-static void qk_q4_K_pack(const uint8_t *L, uint8_t *qs)
-{
-    for (int j = 0; j < QK; j += 64) {
-        for (int l = 0; l < 32; ++l) {
-            qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
-        }
-    }
-}
-
-static void qk_q5_K_pack(const uint8_t *L, uint8_t *qh, uint8_t *qs)
-{
-    memset(qh, 0, QK / 8);
-    for (int n = 0; n < QK; n += 64) {
-        const uint8_t m1 = (uint8_t)(1u << (n / 32)), m2 = (uint8_t)(2u << (n / 32));
-        for (int j = 0; j < 32; ++j) {
-            int l1 = L[n + j];
-            if (l1 > 15) {
-                l1 -= 16;
-                qh[j] |= m1;
-            }
-            int l2 = L[n + j + 32];
-            if (l2 > 15) {
-                l2 -= 16;
-                qh[j] |= m2;
-            }
-            qs[n / 2 + j] = (uint8_t)(l1 | (l2 << 4));
-        }
-    }
-}
-
 static void qk_q4_K_block(const float *x, const float *qw, void *vy)
 {
     lb_block_q4_K *y = vy;
@@ -825,7 +628,7 @@ static void qk_q4_K_block(const float *x, const float *qw, void *vy)
     } else {
         qk_k4_block_ref(x, 15, -1.f, 0.1f, 20, &y->d, &y->dmin, y->scales, L);
     }
-    qk_q4_K_pack(L, y->qs);
+    lb_qk_q4_K_pack(L, y->qs);
 }
 
 static void qk_q5_K_block(const float *x, const float *qw, void *vy)
@@ -837,27 +640,10 @@ static void qk_q5_K_block(const float *x, const float *qw, void *vy)
     } else {
         qk_k4_block_ref(x, 31, -0.5f, 0.1f, 15, &y->d, &y->dmin, y->scales, L);
     }
-    qk_q5_K_pack(L, y->qh, y->qs);
+    lb_qk_q5_K_pack(L, y->qh, y->qs);
 }
 
 /* ---------------------------------------------------------------- Q6_K */
-
-/* Packs codes L (0..63, the level plus 32) into the ql and qh of a Q6_K block. */
-static void qk_q6_K_pack_codes(const int8_t *L, lb_block_q6_K *y)
-{
-    for (int j = 0; j < QK; j += 128) {
-        uint8_t *ql = y->ql + j / 2;
-        uint8_t *qh = y->qh + j / 4;
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
-            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-            ql[l] = (uint8_t)(q1 | (q3 << 4));
-            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
-        }
-    }
-}
 
 /* Reference (qw NULL) or llama.cpp's weighted (qw = importance) Q6_K block. */
 static void qk_q6_K_block(const float *x, const float *qw, void *vy)
@@ -885,7 +671,7 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
         y->scales[ib] = (int8_t)qk_max(-128, qk_min(127, qk_nearest_int(iscale * scales[ib])));
     }
     for (int j = 0; j < QK / 16; ++j) {
-        float d = lb_kernel_f16_to_f32(y->d) * y->scales[j];
+        float d = lb_f16_to_f32(y->d) * y->scales[j];
         if (!d) {
             continue;
         }
@@ -894,12 +680,11 @@ static void qk_q6_K_block(const float *x, const float *qw, void *vy)
             L[16 * j + ii] = (int8_t)(qk_max(-32, qk_min(31, l)) + 32);
         }
     }
-    qk_q6_K_pack_codes(L, y);
+    lb_qk_q6_K_pack_codes(L, y);
 }
 
 /* ---------------------------------------------------------------- public: quantize */
 
-#define QK_CHECK_N(n) assert((n) >= 0 && (n) % QK == 0)
 #define QK_MAX_BLOCK_BYTES 210
 
 typedef void (*qk_block_fn)(const float *x, const float *qw, void *y);
@@ -937,8 +722,8 @@ static void qk_quantize_row(const float *x, void *vy, int64_t n, const float *im
             unsigned char cand[QK_MAX_BLOCK_BYTES];
             float yr[QK], yc[QK];
             quantize(x, w, cand);
-            qk_dequant_block(y, unpack, yr);
-            qk_dequant_block(cand, unpack, yc);
+            lb_qk_dequant_block(y, unpack, yr);
+            lb_qk_dequant_block(cand, unpack, yc);
             if (qk_weighted_sse(x, w, yc) < qk_weighted_sse(x, w, yr)) {
                 memcpy(y, cand, block_bytes);
             }
@@ -948,27 +733,27 @@ static void qk_quantize_row(const float *x, void *vy, int64_t n, const float *im
 
 void lb_quantize_row_q2_K_ref(const float *x, void *y, int64_t n, const float *importance)
 {
-    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q2_K), qk_q2_K_block, qk_unpack_q2_K);
+    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q2_K), qk_q2_K_block, lb_qk_unpack_q2_K);
 }
 
 void lb_quantize_row_q3_K_ref(const float *x, void *y, int64_t n, const float *importance)
 {
-    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q3_K), qk_q3_K_block, qk_unpack_q3_K);
+    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q3_K), qk_q3_K_block, lb_qk_unpack_q3_K);
 }
 
 void lb_quantize_row_q4_K_ref(const float *x, void *y, int64_t n, const float *importance)
 {
-    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q4_K), qk_q4_K_block, qk_unpack_q4_K);
+    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q4_K), qk_q4_K_block, lb_qk_unpack_q4_K);
 }
 
 void lb_quantize_row_q5_K_ref(const float *x, void *y, int64_t n, const float *importance)
 {
-    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q5_K), qk_q5_K_block, qk_unpack_q5_K);
+    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q5_K), qk_q5_K_block, lb_qk_unpack_q5_K);
 }
 
 void lb_quantize_row_q6_K_ref(const float *x, void *y, int64_t n, const float *importance)
 {
-    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q6_K), qk_q6_K_block, qk_unpack_q6_K);
+    qk_quantize_row(x, y, n, importance, sizeof(lb_block_q6_K), qk_q6_K_block, lb_qk_unpack_q6_K);
 }
 
 void lb_quantize_row_q8_K_ref(const float *x, void *vy, int64_t n, const float *importance)
@@ -1012,289 +797,4 @@ void lb_quantize_row_q8_K_ref(const float *x, void *vy, int64_t n, const float *
             y[i].bsums[j] = (int16_t)sum;
         }
     }
-}
-
-/* ---------------------------------------------------------------- public: dequantize */
-
-static void qk_dequantize_row(const void *vx, float *y, int64_t n, size_t block_bytes,
-                              qk_unpack_fn unpack)
-{
-    QK_CHECK_N(n);
-    const unsigned char *x = vx;
-    for (int64_t i = 0; i < n / QK; ++i) {
-        qk_dequant_block(x + (size_t)i * block_bytes, unpack, y + i * QK);
-    }
-}
-
-void lb_dequantize_row_q2_K(const void *x, float *y, int64_t n)
-{
-    qk_dequantize_row(x, y, n, sizeof(lb_block_q2_K), qk_unpack_q2_K);
-}
-
-void lb_dequantize_row_q3_K(const void *x, float *y, int64_t n)
-{
-    qk_dequantize_row(x, y, n, sizeof(lb_block_q3_K), qk_unpack_q3_K);
-}
-
-void lb_dequantize_row_q4_K(const void *x, float *y, int64_t n)
-{
-    qk_dequantize_row(x, y, n, sizeof(lb_block_q4_K), qk_unpack_q4_K);
-}
-
-void lb_dequantize_row_q5_K(const void *x, float *y, int64_t n)
-{
-    qk_dequantize_row(x, y, n, sizeof(lb_block_q5_K), qk_unpack_q5_K);
-}
-
-void lb_dequantize_row_q6_K(const void *x, float *y, int64_t n)
-{
-    qk_dequantize_row(x, y, n, sizeof(lb_block_q6_K), qk_unpack_q6_K);
-}
-
-void lb_dequantize_row_q8_K(const void *vx, float *y, int64_t n)
-{
-    QK_CHECK_N(n);
-    const lb_block_q8_K *x = vx;
-    for (int64_t i = 0; i < n / QK; ++i) {
-        for (int j = 0; j < QK; ++j) {
-            y[i * QK + j] = x[i].d * x[i].qs[j];
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- public: block grids */
-
-/* scale * q + offset with offset = -(dmin * mn) is qk_dequant_block's dl * q - ml exactly
- * (IEEE 754 defines a - b as a + (-b)); without mins, offset -0.0f adds nothing, even to
- * -0.0f (+0.0f would not). */
-static void qk_block_grid(const void *block, qk_unpack_fn unpack, float *scale, float *offset)
-{
-    qk_codes c;
-    unpack(block, &c);
-    for (int j = 0; j < QK / c.sub; ++j) {
-        const float dl = c.d * c.sc[j];
-        const float off = c.has_min ? -(c.dmin * c.mn[j]) : -0.0f;
-        for (int l = 0; l < c.sub; ++l) {
-            scale[c.sub * j + l] = dl;
-            offset[c.sub * j + l] = off;
-        }
-    }
-}
-
-static void qk_block_get_levels(const void *block, qk_unpack_fn unpack, int8_t *q)
-{
-    qk_codes c;
-    unpack(block, &c);
-    memcpy(q, c.q, QK);
-}
-
-/* Levels in [0, qmax] as the uint8_t codes the packers take. */
-static void qk_levels_to_codes(const int8_t *q, int qmax, uint8_t *codes)
-{
-    (void)qmax; /* only asserted */
-    for (int i = 0; i < QK; ++i) {
-        assert(q[i] >= 0 && q[i] <= qmax);
-        codes[i] = (uint8_t)q[i];
-    }
-}
-
-void lb_block_grid_q2_K(const void *block, float *scale, float *offset)
-{
-    qk_block_grid(block, qk_unpack_q2_K, scale, offset);
-}
-
-void lb_block_grid_q3_K(const void *block, float *scale, float *offset)
-{
-    qk_block_grid(block, qk_unpack_q3_K, scale, offset);
-}
-
-void lb_block_grid_q4_K(const void *block, float *scale, float *offset)
-{
-    qk_block_grid(block, qk_unpack_q4_K, scale, offset);
-}
-
-void lb_block_grid_q5_K(const void *block, float *scale, float *offset)
-{
-    qk_block_grid(block, qk_unpack_q5_K, scale, offset);
-}
-
-void lb_block_grid_q6_K(const void *block, float *scale, float *offset)
-{
-    qk_block_grid(block, qk_unpack_q6_K, scale, offset);
-}
-
-void lb_block_get_levels_q2_K(const void *block, int8_t *q)
-{
-    qk_block_get_levels(block, qk_unpack_q2_K, q);
-}
-
-void lb_block_get_levels_q3_K(const void *block, int8_t *q)
-{
-    qk_block_get_levels(block, qk_unpack_q3_K, q);
-}
-
-void lb_block_get_levels_q4_K(const void *block, int8_t *q)
-{
-    qk_block_get_levels(block, qk_unpack_q4_K, q);
-}
-
-void lb_block_get_levels_q5_K(const void *block, int8_t *q)
-{
-    qk_block_get_levels(block, qk_unpack_q5_K, q);
-}
-
-void lb_block_get_levels_q6_K(const void *block, int8_t *q)
-{
-    qk_block_get_levels(block, qk_unpack_q6_K, q);
-}
-
-void lb_block_set_levels_q2_K(void *block, const int8_t *q)
-{
-    uint8_t codes[QK];
-    qk_levels_to_codes(q, 3, codes);
-    qk_pack_2bit(codes, ((lb_block_q2_K *)block)->qs);
-}
-
-void lb_block_set_levels_q3_K(void *block, const int8_t *q)
-{
-    int8_t L[QK];
-    for (int i = 0; i < QK; ++i) {
-        assert(q[i] >= -4 && q[i] <= 3);
-        L[i] = (int8_t)(q[i] + 4);
-    }
-    qk_q3_K_pack_codes(L, block);
-}
-
-void lb_block_set_levels_q4_K(void *block, const int8_t *q)
-{
-    uint8_t codes[QK];
-    qk_levels_to_codes(q, 15, codes);
-    qk_q4_K_pack(codes, ((lb_block_q4_K *)block)->qs);
-}
-
-void lb_block_set_levels_q5_K(void *block, const int8_t *q)
-{
-    lb_block_q5_K *b = block;
-    uint8_t codes[QK];
-    qk_levels_to_codes(q, 31, codes);
-    qk_q5_K_pack(codes, b->qh, b->qs);
-}
-
-void lb_block_set_levels_q6_K(void *block, const int8_t *q)
-{
-    int8_t L[QK];
-    for (int i = 0; i < QK; ++i) {
-        assert(q[i] >= -32 && q[i] <= 31);
-        L[i] = (int8_t)(q[i] + 32);
-    }
-    qk_q6_K_pack_codes(L, block);
-}
-
-/* ---------------------------------------------------------------- public: dots */
-
-/* Per block: d * a_d * sum_j sc_j sum_{i in j} q_i a_i - dmin * a_d * sum_j mn_j bsums_j, the
- * integer sums exact (below 2^31 for every K-quant), blocks summed in float in order. */
-static float qk_dot_q8_K(const void *vw, const void *va, int64_t n, size_t block_bytes,
-                         qk_unpack_fn unpack)
-{
-    QK_CHECK_N(n);
-    const unsigned char *w = vw;
-    const lb_block_q8_K *a = va;
-    float sumf = 0;
-    for (int64_t i = 0; i < n / QK; ++i) {
-        qk_codes c;
-        unpack(w + (size_t)i * block_bytes, &c);
-        int32_t isum = 0, summs = 0;
-        for (int j = 0; j < QK / c.sub; ++j) {
-            int32_t s = 0;
-            for (int l = 0; l < c.sub; ++l) {
-                s += (int32_t)c.q[c.sub * j + l] * a[i].qs[c.sub * j + l];
-            }
-            isum += c.sc[j] * s;
-            if (c.has_min) {
-                for (int b = 0; b < c.sub / 16; ++b) {
-                    summs += c.mn[j] * a[i].bsums[(c.sub / 16) * j + b];
-                }
-            }
-        }
-        const float dall = a[i].d * c.d;
-        const float dmin = a[i].d * c.dmin;
-        sumf += dall * (float)isum - dmin * (float)summs;
-    }
-    return sumf;
-}
-
-/* Per sub-block: (d sc) sum q a - (dmin mn) sum a, in float. */
-static float qk_dot_f32(const void *vw, const float *a, int64_t n, size_t block_bytes,
-                        qk_unpack_fn unpack)
-{
-    QK_CHECK_N(n);
-    const unsigned char *w = vw;
-    float sumf = 0;
-    for (int64_t i = 0; i < n / QK; ++i, a += QK) {
-        qk_codes c;
-        unpack(w + (size_t)i * block_bytes, &c);
-        for (int j = 0; j < QK / c.sub; ++j) {
-            float sqa = 0, sa = 0;
-            for (int l = 0; l < c.sub; ++l) {
-                sqa += (float)c.q[c.sub * j + l] * a[c.sub * j + l];
-                sa += a[c.sub * j + l];
-            }
-            sumf += (c.d * c.sc[j]) * sqa;
-            if (c.has_min) {
-                sumf -= (c.dmin * c.mn[j]) * sa;
-            }
-        }
-    }
-    return sumf;
-}
-
-float lb_vec_dot_q2_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n)
-{
-    return qk_dot_q8_K(w, a_q8_K, n, sizeof(lb_block_q2_K), qk_unpack_q2_K);
-}
-
-float lb_vec_dot_q3_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n)
-{
-    return qk_dot_q8_K(w, a_q8_K, n, sizeof(lb_block_q3_K), qk_unpack_q3_K);
-}
-
-float lb_vec_dot_q4_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n)
-{
-    return qk_dot_q8_K(w, a_q8_K, n, sizeof(lb_block_q4_K), qk_unpack_q4_K);
-}
-
-float lb_vec_dot_q5_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n)
-{
-    return qk_dot_q8_K(w, a_q8_K, n, sizeof(lb_block_q5_K), qk_unpack_q5_K);
-}
-
-float lb_vec_dot_q6_K_q8_K_c(const void *w, const void *a_q8_K, int64_t n)
-{
-    return qk_dot_q8_K(w, a_q8_K, n, sizeof(lb_block_q6_K), qk_unpack_q6_K);
-}
-
-float lb_vec_dot_q2_K_f32_c(const void *w, const float *a, int64_t n)
-{
-    return qk_dot_f32(w, a, n, sizeof(lb_block_q2_K), qk_unpack_q2_K);
-}
-
-float lb_vec_dot_q3_K_f32_c(const void *w, const float *a, int64_t n)
-{
-    return qk_dot_f32(w, a, n, sizeof(lb_block_q3_K), qk_unpack_q3_K);
-}
-
-float lb_vec_dot_q4_K_f32_c(const void *w, const float *a, int64_t n)
-{
-    return qk_dot_f32(w, a, n, sizeof(lb_block_q4_K), qk_unpack_q4_K);
-}
-
-float lb_vec_dot_q5_K_f32_c(const void *w, const float *a, int64_t n)
-{
-    return qk_dot_f32(w, a, n, sizeof(lb_block_q5_K), qk_unpack_q5_K);
-}
-
-float lb_vec_dot_q6_K_f32_c(const void *w, const float *a, int64_t n)
-{
-    return qk_dot_f32(w, a, n, sizeof(lb_block_q6_K), qk_unpack_q6_K);
 }

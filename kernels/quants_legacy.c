@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
 
 /* Byte-identity with llama.cpp / gguf-py needs every f32 operation rounded on its own: no
  * contraction of a*b+c into an FMA except where written as fmaf(). GCC does not contract under
@@ -29,7 +29,7 @@
  * *saturated is set (so the caller re-derives its inverse scale from the stored value). */
 static uint16_t f16_saturating(float v, bool *saturated)
 {
-    uint16_t h = lb_kernel_f32_to_f16(v);
+    uint16_t h = lb_f32_to_f16(v);
     bool over = (h & 0x7fffu) == 0x7c00u;
     if (over)
         h = (uint16_t)((h & 0x8000u) | F16_MAX_FINITE);
@@ -118,7 +118,7 @@ static uint16_t rtn_q8_0_block(const float *x, int *l)
     bool saturated;
     uint16_t dh = f16_saturating(d, &saturated);
     if (saturated)
-        id = 1.0f / lb_kernel_f16_to_f32(dh);
+        id = 1.0f / lb_f16_to_f32(dh);
     for (int j = 0; j < QK; j++) {
         float v = x[j] * id;
         l[j] = roundf_clamp(v, 127);
@@ -143,7 +143,7 @@ static uint16_t rtn_symmetric_block(const float *x, int nmax, int *l)
     bool saturated;
     uint16_t dh = f16_saturating(d, &saturated);
     if (saturated)
-        id = 1.0f / lb_kernel_f16_to_f32(dh);
+        id = 1.0f / lb_f16_to_f32(dh);
     const float offset = (float)nmax + 0.5f;
     for (int j = 0; j < QK; j++)
         l[j] = trunc_clamp(fmaf(x[j], id, offset), 2 * nmax - 1) - nmax;
@@ -167,7 +167,7 @@ static void rtn_affine_block(const float *x, int nmax, int *q, uint16_t *dh, uin
     *dh = f16_saturating(d, &saturated);
     *mh = f16_saturating(min, NULL);
     if (saturated)
-        id = 1.0f / lb_kernel_f16_to_f32(*dh);
+        id = 1.0f / lb_f16_to_f32(*dh);
     for (int j = 0; j < QK; j++) {
         float v = x[j] - min;
         v = v * id;
@@ -230,7 +230,7 @@ static bool sym_try(const float *x, const float *w, double d, int lo, int hi, sy
                     int *l)
 {
     uint16_t dh = f16_saturating((float)d, NULL);
-    float df = lb_kernel_f16_to_f32(dh);
+    float df = lb_f16_to_f32(dh);
     sym_assign(x, df, lo, hi, l);
     double err = sym_error(x, w, df, l);
     if (!(err < best->err))
@@ -251,7 +251,7 @@ static void sym_search(const float *x, const float *w, int lo, int hi, uint16_t 
     sym_best best;
     best.dh = *dh;
     memcpy(best.l, l, sizeof best.l);
-    best.err = sym_error(x, w, lb_kernel_f16_to_f32(*dh), l);
+    best.err = sym_error(x, w, lb_f16_to_f32(*dh), l);
 
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++) {
@@ -348,7 +348,7 @@ static bool affine_try(const float *x, const float *w, double d, double m, int n
 {
     uint16_t dh = f16_saturating((float)d, NULL);
     uint16_t mh = f16_saturating((float)m, NULL);
-    float df = lb_kernel_f16_to_f32(dh), mf = lb_kernel_f16_to_f32(mh);
+    float df = lb_f16_to_f32(dh), mf = lb_f16_to_f32(mh);
     affine_assign(x, df, mf, nmax, q);
     double err = affine_error(x, w, df, mf, q);
     if (!(err < best->err))
@@ -372,7 +372,7 @@ static void affine_search(const float *x, const float *w, int nmax, uint16_t *dh
     best.dh = *dh;
     best.mh = *mh;
     memcpy(best.q, q, sizeof best.q);
-    best.err = affine_error(x, w, lb_kernel_f16_to_f32(*dh), lb_kernel_f16_to_f32(*mh), q);
+    best.err = affine_error(x, w, lb_f16_to_f32(*dh), lb_f16_to_f32(*mh), q);
 
     float min = x[0], max = x[0];
     for (int j = 1; j < QK; j++) {
@@ -507,14 +507,14 @@ void lb_quantize_row_q5_1_ref(const float *x, void *y, int64_t n, const float *i
 
 static void dequant_block_q8_0(const lb_block_q8_0 *b, float *y)
 {
-    const float d = lb_kernel_f16_to_f32(b->d);
+    const float d = lb_f16_to_f32(b->d);
     for (int j = 0; j < QK; j++)
         y[j] = (float)b->qs[j] * d;
 }
 
 static void dequant_block_q4_0(const lb_block_q4_0 *b, float *y)
 {
-    const float d = lb_kernel_f16_to_f32(b->d);
+    const float d = lb_f16_to_f32(b->d);
     int q[QK];
     unpack_q4(b->qs, q);
     for (int j = 0; j < QK; j++)
@@ -523,8 +523,8 @@ static void dequant_block_q4_0(const lb_block_q4_0 *b, float *y)
 
 static void dequant_block_q4_1(const lb_block_q4_1 *b, float *y)
 {
-    const float d = lb_kernel_f16_to_f32(b->d);
-    const float m = lb_kernel_f16_to_f32(b->m);
+    const float d = lb_f16_to_f32(b->d);
+    const float m = lb_f16_to_f32(b->m);
     int q[QK];
     unpack_q4(b->qs, q);
     for (int j = 0; j < QK; j++) {
@@ -535,7 +535,7 @@ static void dequant_block_q4_1(const lb_block_q4_1 *b, float *y)
 
 static void dequant_block_q5_0(const lb_block_q5_0 *b, float *y)
 {
-    const float d = lb_kernel_f16_to_f32(b->d);
+    const float d = lb_f16_to_f32(b->d);
     int q[QK];
     unpack_q5(b->qh, b->qs, q);
     for (int j = 0; j < QK; j++)
@@ -544,8 +544,8 @@ static void dequant_block_q5_0(const lb_block_q5_0 *b, float *y)
 
 static void dequant_block_q5_1(const lb_block_q5_1 *b, float *y)
 {
-    const float d = lb_kernel_f16_to_f32(b->d);
-    const float m = lb_kernel_f16_to_f32(b->m);
+    const float d = lb_f16_to_f32(b->d);
+    const float m = lb_f16_to_f32(b->m);
     int q[QK];
     unpack_q5(b->qh, b->qs, q);
     for (int j = 0; j < QK; j++) {
@@ -609,29 +609,29 @@ static void fill_grid(float d, float m, float *scale, float *offset)
 
 void lb_block_grid_q8_0(const void *block, float *scale, float *offset)
 {
-    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q8_0 *)block)->d), -0.0f, scale, offset);
+    fill_grid(lb_f16_to_f32(((const lb_block_q8_0 *)block)->d), -0.0f, scale, offset);
 }
 
 void lb_block_grid_q4_0(const void *block, float *scale, float *offset)
 {
-    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q4_0 *)block)->d), -0.0f, scale, offset);
+    fill_grid(lb_f16_to_f32(((const lb_block_q4_0 *)block)->d), -0.0f, scale, offset);
 }
 
 void lb_block_grid_q5_0(const void *block, float *scale, float *offset)
 {
-    fill_grid(lb_kernel_f16_to_f32(((const lb_block_q5_0 *)block)->d), -0.0f, scale, offset);
+    fill_grid(lb_f16_to_f32(((const lb_block_q5_0 *)block)->d), -0.0f, scale, offset);
 }
 
 void lb_block_grid_q4_1(const void *block, float *scale, float *offset)
 {
     const lb_block_q4_1 *b = block;
-    fill_grid(lb_kernel_f16_to_f32(b->d), lb_kernel_f16_to_f32(b->m), scale, offset);
+    fill_grid(lb_f16_to_f32(b->d), lb_f16_to_f32(b->m), scale, offset);
 }
 
 void lb_block_grid_q5_1(const void *block, float *scale, float *offset)
 {
     const lb_block_q5_1 *b = block;
-    fill_grid(lb_kernel_f16_to_f32(b->d), lb_kernel_f16_to_f32(b->m), scale, offset);
+    fill_grid(lb_f16_to_f32(b->d), lb_f16_to_f32(b->m), scale, offset);
 }
 
 /* Stored codes (0 .. 2^bits - 1) to levels, minus `bias` (8 / 16 for the _0 types). */
@@ -753,7 +753,7 @@ float lb_vec_dot_q8_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n)
         for (int j = 0; j < QK; j++)
             q[j] = wb[b].qs[j];
         int32_t sumi = int_dot(q, 0, ab[b].qs, NULL);
-        float scale = lb_kernel_f16_to_f32(wb[b].d) * lb_kernel_f16_to_f32(ab[b].d);
+        float scale = lb_f16_to_f32(wb[b].d) * lb_f16_to_f32(ab[b].d);
         sum += (float)sumi * scale;
     }
     return sum;
@@ -769,8 +769,8 @@ float lb_vec_dot_q4_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n)
         int q[QK];
         unpack_q4(wb[b].qs, q);
         int32_t sumi = int_dot(q, 8, ab[b].qs, NULL);
-        float v = (float)sumi * lb_kernel_f16_to_f32(wb[b].d);
-        v = v * lb_kernel_f16_to_f32(ab[b].d);
+        float v = (float)sumi * lb_f16_to_f32(wb[b].d);
+        v = v * lb_f16_to_f32(ab[b].d);
         sum += v;
     }
     return sum;
@@ -786,7 +786,7 @@ float lb_vec_dot_q5_0_q8_0_c(const void *w, const void *a_q8_0, int64_t n)
         int q[QK];
         unpack_q5(wb[b].qh, wb[b].qs, q);
         int32_t sumi = int_dot(q, 16, ab[b].qs, NULL);
-        float scale = lb_kernel_f16_to_f32(wb[b].d) * lb_kernel_f16_to_f32(ab[b].d);
+        float scale = lb_f16_to_f32(wb[b].d) * lb_f16_to_f32(ab[b].d);
         sum += scale * (float)sumi;
     }
     return sum;
@@ -797,7 +797,7 @@ static float affine_block_dot(float d, float m, const int *q, const lb_block_q8_
 {
     int32_t sum_a;
     int32_t sumi = int_dot(q, 0, a->qs, &sum_a);
-    const float da = lb_kernel_f16_to_f32(a->d);
+    const float da = lb_f16_to_f32(a->d);
     float scaled = (d * da) * (float)sumi;
     float offset = m * (da * (float)sum_a);
     return scaled + offset;
@@ -812,8 +812,7 @@ float lb_vec_dot_q4_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n)
     for (int64_t b = 0; b < n / QK; b++) {
         int q[QK];
         unpack_q4(wb[b].qs, q);
-        sum += affine_block_dot(lb_kernel_f16_to_f32(wb[b].d), lb_kernel_f16_to_f32(wb[b].m), q,
-                                &ab[b]);
+        sum += affine_block_dot(lb_f16_to_f32(wb[b].d), lb_f16_to_f32(wb[b].m), q, &ab[b]);
     }
     return sum;
 }
@@ -827,8 +826,7 @@ float lb_vec_dot_q5_1_q8_0_c(const void *w, const void *a_q8_0, int64_t n)
     for (int64_t b = 0; b < n / QK; b++) {
         int q[QK];
         unpack_q5(wb[b].qh, wb[b].qs, q);
-        sum += affine_block_dot(lb_kernel_f16_to_f32(wb[b].d), lb_kernel_f16_to_f32(wb[b].m), q,
-                                &ab[b]);
+        sum += affine_block_dot(lb_f16_to_f32(wb[b].d), lb_f16_to_f32(wb[b].m), q, &ab[b]);
     }
     return sum;
 }

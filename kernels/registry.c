@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "kernels/fp16_internal.h"
+#include "common/half.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
 
@@ -59,43 +59,43 @@ static float halves_dot_f32(const uint16_t *h, const float *a, int64_t n,
 static void quantize_row_f16(const float *x, void *y, int64_t n, const float *importance)
 {
     (void)importance;
-    halves_from_f32(x, y, n, lb_kernel_f32_to_f16);
+    halves_from_f32(x, y, n, lb_f32_to_f16);
 }
 
 static void dequantize_row_f16(const void *x, float *y, int64_t n)
 {
-    halves_to_f32(x, y, n, lb_kernel_f16_to_f32);
+    halves_to_f32(x, y, n, lb_f16_to_f32);
 }
 
 static float vec_dot_f16_f32(const void *w, const float *a, int64_t n)
 {
-    return halves_dot_f32(w, a, n, lb_kernel_f16_to_f32);
+    return halves_dot_f32(w, a, n, lb_f16_to_f32);
 }
 
 static float vec_dot_f16(const void *w, const void *a, int64_t n)
 {
-    return halves_dot_f32(w, a, n, lb_kernel_f16_to_f32);
+    return halves_dot_f32(w, a, n, lb_f16_to_f32);
 }
 
 static void quantize_row_bf16(const float *x, void *y, int64_t n, const float *importance)
 {
     (void)importance;
-    halves_from_f32(x, y, n, lb_kernel_f32_to_bf16);
+    halves_from_f32(x, y, n, lb_f32_to_bf16);
 }
 
 static void dequantize_row_bf16(const void *x, float *y, int64_t n)
 {
-    halves_to_f32(x, y, n, lb_kernel_bf16_to_f32);
+    halves_to_f32(x, y, n, lb_bf16_to_f32);
 }
 
 static float vec_dot_bf16_f32(const void *w, const float *a, int64_t n)
 {
-    return halves_dot_f32(w, a, n, lb_kernel_bf16_to_f32);
+    return halves_dot_f32(w, a, n, lb_bf16_to_f32);
 }
 
 static float vec_dot_bf16(const void *w, const void *a, int64_t n)
 {
-    return halves_dot_f32(w, a, n, lb_kernel_bf16_to_f32);
+    return halves_dot_f32(w, a, n, lb_bf16_to_f32);
 }
 
 static const lb_kernel_type kernel_types[] = {

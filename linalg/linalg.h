@@ -1,6 +1,8 @@
 /* Dense linear algebra for the quantizers: symmetric positive definite factorizations through
- * LAPACKE, GEMM through CBLAS, symmetric permutations. All
- * matrices are row-major double with a leading dimension equal to n unless stated. */
+ * LAPACKE (linalg/lapack.c), GEMM / GEMV and BLAS's thread count through CBLAS / OpenBLAS
+ * (linalg/blas.c), symmetric permutations (linalg/linalg.c). The only module that talks to
+ * BLAS and LAPACK. All matrices are row-major double with a leading dimension equal to n unless
+ * stated. */
 #ifndef LB_LINALG_LINALG_H
 #define LB_LINALG_LINALG_H
 
@@ -49,5 +51,8 @@ LB_API lb_status lb_linalg_sgemv(int64_t m, int64_t n, float alpha, const float 
  * parallel regions, so they pin BLAS to one thread around their work and restore it after. */
 LB_API int lb_linalg_blas_threads_pin(void);
 LB_API void lb_linalg_blas_threads_restore(int previous);
+/* Sets BLAS's own thread count to n (>= 1) and returns the previous count, for callers that
+ * want BLAS's threading instead (benchmarks, thread-count tests); restore it the same way. */
+LB_API int lb_linalg_blas_threads_set(int n);
 
 #endif

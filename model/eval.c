@@ -91,7 +91,7 @@ static lb_status plan_windows(const lb_model *model, int64_t n_tokens,
     if (settings->max_windows > 0 && settings->max_windows < n_windows)
         n_windows = settings->max_windows;
     if (n_windows < 1)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "the text has %lld tokens: fewer than one window of --ctx %lld",
                         (long long)n_tokens, (long long)ctx);
     plan->ctx = ctx;

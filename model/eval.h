@@ -39,9 +39,9 @@ LB_API lb_eval_settings lb_eval_default_settings(void);
 /* Scores `tokens` (the whole text, tokenized once with BOS in front) as llama.cpp's perplexity
  * tool does: consecutive non-overlapping windows of ctx tokens (a trailing partial window is
  * dropped), the first token of each replaced by BOS, and the logits at positions ctx/2 ..
- * ctx-2 of each window scored against the next token. LB_ERR_INVALID_ARG when the text holds
+ * ctx-2 of each window scored against the next token. LB_ERR_BAD_INPUT when the text holds
  * no full window. With kld_path, the file must come from the same tokens, ctx and vocabulary
- * (LB_ERR_INVALID_ARG otherwise). */
+ * (LB_ERR_BAD_INPUT otherwise). */
 LB_API lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens,
                                     int64_t n_tokens, const lb_eval_settings *settings,
                                     lb_eval_result *result);

@@ -15,9 +15,11 @@ typedef struct lb_model_state lb_model_state;
 /* Receives the input activations of a linear layer during a forward pass: x is
  * [n_tokens][n_in] row-major f32, valid only during the call. tensor_name is the llama.cpp
  * name of the weight ("blk.3.attn_q.weight"; q, k and v see the same x, as do gate and up).
- * Called from the thread that called the forward function, never concurrently. */
-typedef void (*lb_linear_input_hook)(void *context, const char *tensor_name, int64_t layer,
-                                     const float *x, int64_t n_tokens, int64_t n_in);
+ * Called from the thread that called the forward function, never concurrently. A status other
+ * than LB_OK (with its message set through lb_error) stops the forward pass at once: no later
+ * hook call and no later layer, and the forward function returns that status. */
+typedef lb_status (*lb_linear_input_hook)(void *context, const char *tensor_name, int64_t layer,
+                                          const float *x, int64_t n_tokens, int64_t n_in);
 
 /* The `layer` that the hook receives for the output layer (after the final norm), whose weight
  * is output.weight, or token_embd.weight when the embeddings are tied. */

@@ -124,7 +124,9 @@ static lb_status proxy_loss(const float *w, const void *q, const row_layout *L, 
     int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
     double *partial = lb_calloc((size_t)n_chunks, sizeof *partial);
     if (!partial)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the proxy loss of %lld row chunks (%zu bytes)",
+                        (long long)n_chunks, (size_t)n_chunks * sizeof *partial);
     bool failed = false;
 #pragma omp parallel
     {
@@ -361,7 +363,9 @@ static lb_status factor_inverse(double *h, int64_t n, double damp, double *lambd
 {
     double *diag = lb_malloc((size_t)n * sizeof *diag);
     if (!diag)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the diagonal of a %lld x %lld Hessian (%zu bytes)",
+                        (long long)n, (long long)n, (size_t)n * sizeof *diag);
     double mean = 0.0;
     for (int64_t i = 0; i < n; i++) {
         diag[i] = h[i * n + i];
@@ -400,104 +404,138 @@ static lb_status factor_inverse(double *h, int64_t n, double damp, double *lambd
     return status;
 }
 
-lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h, lb_type type,
-                           const lb_gptq_options *options, void *out, lb_gptq_report *report)
+/* Per-column state of one GPTQ call, allocated together and freed together. */
+typedef struct gptq_columns {
+    float *importance; /* diag(H) as the kernels' importance weights */
+    double *lambda;    /* what was added to each diagonal entry */
+    int64_t *perm;     /* sweep position -> column */
+    int64_t *pos;      /* column -> sweep position */
+    int64_t *grid_at;  /* sweep position -> block whose grid is chosen there, or -1 */
+    bool *dead;        /* diag(H) == 0: an input that is always zero */
+    bool *seen;        /* per block: already given its grid position */
+    diag_entry *order; /* the diagonal with column indices, sorted for act-order */
+} gptq_columns;
+
+static void gptq_columns_free(gptq_columns *c)
 {
-    row_layout L;
-    lb_status status = row_layout_of(type, rows, cols, &L);
-    if (status != LB_OK)
-        return status;
-    lb_gptq_options opt = options ? *options : lb_gptq_default_options();
+    lb_free(c->importance);
+    lb_free(c->lambda);
+    lb_free(c->perm);
+    lb_free(c->pos);
+    lb_free(c->grid_at);
+    lb_free(c->dead);
+    lb_free(c->seen);
+    lb_free(c->order);
+    memset(c, 0, sizeof *c);
+}
+
+static lb_status gptq_columns_alloc(gptq_columns *c, int64_t cols, int64_t n_blocks)
+{
+    size_t n = (size_t)cols;
+    memset(c, 0, sizeof *c);
+    c->importance = lb_malloc(n * sizeof *c->importance);
+    c->lambda = lb_malloc(n * sizeof *c->lambda);
+    c->perm = lb_malloc(n * sizeof *c->perm), c->pos = lb_malloc(n * sizeof *c->pos);
+    c->grid_at = lb_malloc(n * sizeof *c->grid_at);
+    c->dead = lb_calloc(n, sizeof *c->dead), c->seen = lb_calloc((size_t)n_blocks, 1);
+    c->order = lb_malloc(n * sizeof *c->order);
+    if (!c->importance || !c->lambda || !c->perm || !c->pos || !c->grid_at || !c->dead ||
+        !c->seen || !c->order) {
+        gptq_columns_free(c);
+        return lb_error(LB_ERR_NOMEM, "out of memory for GPTQ of %lld columns",
+                        (long long)cols);
+    }
+    return LB_OK;
+}
+
+/* The arguments, and a Hessian diagonal that is finite and non-negative. */
+static lb_status check_gptq_inputs(const float *w, const double *h, const void *out,
+                                   int64_t cols, const lb_gptq_options *opt)
+{
     if (!w || !h || !out)
         return lb_error(LB_ERR_INVALID_ARG, "lb_gptq_quantize: NULL argument");
-    if (opt.batch_columns < 1 || !(opt.damp >= 0.0) || opt.damp > 1.0)
+    if (opt->batch_columns < 1 || !(opt->damp >= 0.0) || opt->damp > 1.0)
         return lb_error(LB_ERR_INVALID_ARG, "GPTQ: batch %lld and damping %g are out of range",
-                        (long long)opt.batch_columns, opt.damp);
+                        (long long)opt->batch_columns, opt->damp);
     for (int64_t c = 0; c < cols; c++)
         if (!(h[c * cols + c] >= 0.0) || !isfinite(h[c * cols + c]))
             return lb_error(LB_ERR_NUMERIC, "GPTQ: Hessian diagonal %lld is %g", (long long)c,
                             h[c * cols + c]);
-    lb_gptq_report rep;
-    memset(&rep, 0, sizeof rep);
-    double t_start = omp_get_wtime();
-    int blas = lb_linalg_blas_threads_pin();
+    return LB_OK;
+}
 
-    size_t n = (size_t)cols;
-    float *importance = lb_malloc(n * sizeof *importance);
-    double *lambda = lb_malloc(n * sizeof *lambda);
-    int64_t *perm = lb_malloc(n * sizeof *perm), *pos = lb_malloc(n * sizeof *pos);
-    int64_t *grid_at = lb_malloc(n * sizeof *grid_at);
-    bool *dead = lb_calloc(n, sizeof *dead), *seen = lb_calloc((size_t)L.n_blocks, 1);
-    diag_entry *order = lb_malloc(n * sizeof *order);
-    double *partial = NULL;
-    if (!importance || !lambda || !perm || !pos || !grid_at || !dead || !seen || !order) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory for GPTQ of %lld columns",
-                          (long long)cols);
-        goto done;
-    }
-    for (int64_t c = 0; c < cols; c++) {
-        importance[c] = (float)h[c * cols + c];
-        dead[c] = h[c * cols + c] == 0.0;
-        rep.dead_columns += dead[c];
-        order[c] = (diag_entry){h[c * cols + c], c};
-    }
+/* The report's baseline: RTN with diag(H) as importance, its proxy loss and the loss of
+ * rounding everything to zero (the reference that relative losses divide by). */
+static lb_status compare_with_rtn(const float *w, int64_t rows, int64_t cols, const double *h,
+                                  lb_type type, const row_layout *L, const float *importance,
+                                  lb_gptq_report *rep)
+{
+    double t0 = omp_get_wtime();
+    void *rtn = lb_malloc(L->row_bytes * (size_t)rows);
+    if (!rtn)
+        return lb_error(LB_ERR_NOMEM, "out of memory for the RTN comparison");
+    lb_status status = lb_rtn_quantize(w, rows, cols, type, importance, rtn);
+    if (status == LB_OK)
+        status = proxy_loss(w, rtn, L, rows, cols, h, &rep->loss_rtn);
+    if (status == LB_OK)
+        status = proxy_loss(w, NULL, L, rows, cols, h, &rep->ref);
+    lb_free(rtn);
+    if (status == LB_OK)
+        rep->seconds_loss = omp_get_wtime() - t0;
+    return status;
+}
 
-    if (report && opt.compare_rtn) {
-        double t0 = omp_get_wtime();
-        void *rtn = lb_malloc(L.row_bytes * (size_t)rows);
-        if (!rtn) {
-            status = lb_error(LB_ERR_NOMEM, "out of memory for the RTN comparison");
-            goto done;
-        }
-        status = lb_rtn_quantize(w, rows, cols, type, importance, rtn);
-        if (status == LB_OK)
-            status = proxy_loss(w, rtn, &L, rows, cols, h, &rep.loss_rtn);
-        if (status == LB_OK)
-            status = proxy_loss(w, NULL, &L, rows, cols, h, &rep.ref);
-        lb_free(rtn);
-        if (status != LB_OK)
-            goto done;
-        rep.seconds_loss = omp_get_wtime() - t0;
-    }
-
+/* The sweep order (diag(H) decreasing with act-order, else the columns' own), where each
+ * block's grid is chosen (its first column swept), and h overwritten by the upper Cholesky
+ * factor of the damped, permuted H⁻¹, dead columns given a unit diagonal first. */
+static lb_status prepare_columns(double *h, int64_t cols, const row_layout *L,
+                                 const lb_gptq_options *opt, gptq_columns *c,
+                                 lb_gptq_report *rep)
+{
     double t_chol = omp_get_wtime();
-    if (opt.act_order)
-        qsort(order, n, sizeof *order, by_decreasing_diag);
+    if (opt->act_order)
+        qsort(c->order, (size_t)cols, sizeof *c->order, by_decreasing_diag);
     for (int64_t i = 0; i < cols; i++) {
-        perm[i] = order[i].index;
-        pos[perm[i]] = i;
-        int64_t b = perm[i] / L.block_size;
-        grid_at[i] = seen[b] ? -1 : b;
-        seen[b] = true;
+        c->perm[i] = c->order[i].index;
+        c->pos[c->perm[i]] = i;
+        int64_t b = c->perm[i] / L->block_size;
+        c->grid_at[i] = c->seen[b] ? -1 : b;
+        c->seen[b] = true;
     }
-    if (opt.act_order && (status = lb_linalg_permute_symmetric(h, cols, perm)) != LB_OK)
-        goto done;
+    lb_status status;
+    if (opt->act_order && (status = lb_linalg_permute_symmetric(h, cols, c->perm)) != LB_OK)
+        return status;
     for (int64_t i = 0; i < cols; i++)
-        if (dead[perm[i]])
+        if (c->dead[c->perm[i]])
             h[i * cols + i] = 1.0;
     double lambda_all = 0.0;
-    status = factor_inverse(h, cols, opt.damp, &lambda_all, &rep.damp, &rep.damp_raises);
+    status = factor_inverse(h, cols, opt->damp, &lambda_all, &rep->damp, &rep->damp_raises);
     if (status != LB_OK)
-        goto done;
-    for (int64_t c = 0; c < cols; c++)
-        lambda[c] = lambda_all + (dead[c] ? 1.0 : 0.0);
-    rep.seconds_cholesky = omp_get_wtime() - t_chol;
+        return status;
+    for (int64_t j = 0; j < cols; j++)
+        c->lambda[j] = lambda_all + (c->dead[j] ? 1.0 : 0.0);
+    rep->seconds_cholesky = omp_get_wtime() - t_chol;
+    return LB_OK;
+}
 
-    sweep_plan plan = {&L, w, rows, cols, opt.batch_columns < cols ? opt.batch_columns : cols,
-                       h, perm, pos, grid_at, dead, importance, lambda, out};
+/* Rounds every chunk of rows in parallel (each thread with its own scratch) and sums the
+ * chunks' losses in chunk order: rep gets the loss against H and the stage timings. */
+static lb_status sweep_all_rows(const sweep_plan *plan, lb_gptq_report *rep)
+{
+    int64_t rows = plan->rows, cols = plan->cols;
     int64_t n_chunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
-    partial = lb_calloc((size_t)n_chunks * 2, sizeof *partial);
-    if (!partial) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    double *partial = lb_calloc((size_t)n_chunks * 2, sizeof *partial);
+    if (!partial)
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the losses of %lld row chunks (%zu bytes)",
+                        (long long)n_chunks, (size_t)n_chunks * 2 * sizeof *partial);
     bool failed = false;
     double t_sweep = 0.0, t_trailing = 0.0, t_parallel = omp_get_wtime();
 #pragma omp parallel reduction(+ : t_sweep, t_trailing)
     {
         sweep_scratch s;
         memset(&s, 0, sizeof s);
-        bool ok = sweep_scratch_alloc(&s, &plan);
+        bool ok = sweep_scratch_alloc(&s, plan);
         if (!ok) {
 #pragma omp atomic write
             failed = true;
@@ -508,41 +546,75 @@ lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h
                 continue;
             int64_t r0 = ch * CHUNK_ROWS;
             int64_t nr = rows - r0 < CHUNK_ROWS ? rows - r0 : CHUNK_ROWS;
-            partial[2 * ch] = sweep_chunk(&plan, &s, r0, nr, &t_sweep, &t_trailing);
-            partial[2 * ch + 1] = damping_share(&plan, &s, r0, nr);
+            partial[2 * ch] = sweep_chunk(plan, &s, r0, nr, &t_sweep, &t_trailing);
+            partial[2 * ch + 1] = damping_share(plan, &s, r0, nr);
         }
         sweep_scratch_free(&s);
     }
     if (failed) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory for GPTQ's per-thread buffers");
-        goto done;
+        lb_free(partial);
+        return lb_error(LB_ERR_NOMEM, "out of memory for GPTQ's per-thread buffers");
     }
     double wall = omp_get_wtime() - t_parallel, busy = t_sweep + t_trailing;
-    rep.seconds_sweep = busy > 0.0 ? wall * t_sweep / busy : 0.0;
-    rep.seconds_trailing = busy > 0.0 ? wall * t_trailing / busy : 0.0;
-    for (int64_t i1 = 0; i1 < cols; i1 += plan.batch) {
-        int64_t i2 = i1 + plan.batch < cols ? i1 + plan.batch : cols;
-        rep.trailing_flops += 2.0 * (double)rows * (double)(i2 - i1) * (double)(cols - i2);
+    rep->seconds_sweep = busy > 0.0 ? wall * t_sweep / busy : 0.0;
+    rep->seconds_trailing = busy > 0.0 ? wall * t_trailing / busy : 0.0;
+    for (int64_t i1 = 0; i1 < cols; i1 += plan->batch) {
+        int64_t i2 = i1 + plan->batch < cols ? i1 + plan->batch : cols;
+        rep->trailing_flops += 2.0 * (double)rows * (double)(i2 - i1) * (double)(cols - i2);
     }
     double err_sq = 0.0, share = 0.0;
     for (int64_t ch = 0; ch < n_chunks; ch++) {
         err_sq += partial[2 * ch];
         share += partial[2 * ch + 1];
     }
-    rep.loss_gptq = err_sq - share;
+    rep->loss_gptq = err_sq - share;
+    lb_free(partial);
+    return LB_OK;
+}
+
+lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, double *h, lb_type type,
+                           const lb_gptq_options *options, void *out, lb_gptq_report *report)
+{
+    row_layout L;
+    lb_status status = row_layout_of(type, rows, cols, &L);
+    if (status != LB_OK)
+        return status;
+    lb_gptq_options opt = options ? *options : lb_gptq_default_options();
+    if ((status = check_gptq_inputs(w, h, out, cols, &opt)) != LB_OK)
+        return status;
+    lb_gptq_report rep;
+    memset(&rep, 0, sizeof rep);
+    double t_start = omp_get_wtime();
+    int blas = lb_linalg_blas_threads_pin();
+
+    gptq_columns c;
+    if ((status = gptq_columns_alloc(&c, cols, L.n_blocks)) != LB_OK)
+        goto done;
+    for (int64_t j = 0; j < cols; j++) {
+        c.importance[j] = (float)h[j * cols + j];
+        c.dead[j] = h[j * cols + j] == 0.0;
+        rep.dead_columns += c.dead[j];
+        c.order[j] = (diag_entry){h[j * cols + j], j};
+    }
+    if (report && opt.compare_rtn &&
+        (status = compare_with_rtn(w, rows, cols, h, type, &L, c.importance, &rep)) != LB_OK)
+        goto done;
+    if ((status = prepare_columns(h, cols, &L, &opt, &c, &rep)) != LB_OK)
+        goto done;
+    sweep_plan plan = {&L, w, rows, cols, opt.batch_columns < cols ? opt.batch_columns : cols,
+                       h, c.perm, c.pos, c.grid_at, c.dead, c.importance, c.lambda, out};
+    if ((status = sweep_all_rows(&plan, &rep)) != LB_OK)
+        goto done;
     rep.seconds_total = omp_get_wtime() - t_start;
     if (report)
         *report = rep;
 done:
     lb_linalg_blas_threads_restore(blas);
-    lb_free(importance);
-    lb_free(lambda);
-    lb_free(perm);
-    lb_free(pos);
-    lb_free(grid_at);
-    lb_free(dead);
-    lb_free(seen);
-    lb_free(order);
-    lb_free(partial);
+    gptq_columns_free(&c);
     return status;
+}
+
+int64_t lb_gptq_chunk_rows(void)
+{
+    return CHUNK_ROWS;
 }

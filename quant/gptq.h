@@ -62,6 +62,11 @@ LB_API lb_status lb_gptq_quantize(const float *w, int64_t rows, int64_t cols, do
                                   lb_type type, const lb_gptq_options *options, void *out,
                                   lb_gptq_report *report);
 
+/* Rows of W per parallel work item of lb_gptq_quantize (fixed, whatever the thread count): each
+ * trailing update is a GEMM of (at most) this many rows x (cols - i2) x batch_columns, the shape
+ * `lowbit bench gptq` measures its BLAS baseline on. */
+LB_API int64_t lb_gptq_chunk_rows(void);
+
 /* tr(ΔW H ΔWᵀ) with ΔW = W - dequant(q) (q packed rows of `type`, or NULL for ΔW = W),
  * h symmetric with both triangles. */
 LB_API lb_status lb_proxy_loss(const float *w, const void *q, lb_type type, int64_t rows,

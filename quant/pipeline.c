@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/half.h"
 #include "common/rng.h"
-#include "formats/half.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
 #include "quant/hessian.h"
@@ -76,34 +76,32 @@ typedef struct pipeline {
     float *scratch;           /* [seqlen][dim] */
     lb_model_state *state;
     lb_hessian hessians[N_GROUPS];
-    lb_status hook_status;
 } pipeline;
 
 /* ---- calibration ---- */
 
-static void hessian_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                         int64_t n_tokens, int64_t n_in)
+static lb_status hessian_hook(void *context, const char *tensor_name, int64_t layer,
+                              const float *x, int64_t n_tokens, int64_t n_in)
 {
     (void)layer;
     pipeline *pl = context;
-    if (pl->hook_status != LB_OK)
-        return;
     lb_tensor_role role = lb_tensor_role_of(tensor_name, NULL);
     /* Inputs shared by several matrices are accumulated once, at the first of them. */
     if (role == LB_ROLE_ATTN_K || role == LB_ROLE_ATTN_V || role == LB_ROLE_FFN_UP)
-        return;
+        return LB_OK;
     int g = group_of(role);
     if (g < 0)
-        return;
+        return LB_OK;
     lb_hessian *hs = &pl->hessians[g];
+    lb_status status = LB_OK;
     if (!hs->h)
-        pl->hook_status = lb_hessian_init(hs, n_in);
-    if (pl->hook_status == LB_OK && hs->n != n_in)
-        pl->hook_status = lb_error(LB_ERR_INVALID_ARG, "calibration: '%s' input of %lld, "
-                                   "Hessian of %lld", tensor_name, (long long)n_in,
-                                   (long long)hs->n);
-    if (pl->hook_status == LB_OK)
-        pl->hook_status = lb_hessian_add(hs, x, n_tokens);
+        status = lb_hessian_init(hs, n_in);
+    if (status == LB_OK && hs->n != n_in)
+        status = lb_error(LB_ERR_INVALID_ARG, "calibration: '%s' input of %lld, "
+                          "Hessian of %lld", tensor_name, (long long)n_in, (long long)hs->n);
+    if (status == LB_OK)
+        status = lb_hessian_add(hs, x, n_tokens);
+    return status;
 }
 
 lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_t bos,
@@ -115,11 +113,11 @@ lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_
         return lb_error(LB_ERR_INVALID_ARG, "calibration: %lld samples of %lld tokens",
                         (long long)nsamples, (long long)seqlen);
     if (!tokens || n_tokens < text)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "calibration: the text has %lld tokens, a window needs %lld",
                         (long long)n_tokens, (long long)text);
     if (consecutive && n_tokens / text < nsamples)
-        return lb_error(LB_ERR_INVALID_ARG,
+        return lb_error(LB_ERR_BAD_INPUT,
                         "calibration: the text holds %lld consecutive windows of %lld tokens, "
                         "%lld were asked for",
                         (long long)(n_tokens / text), (long long)seqlen, (long long)nsamples);
@@ -185,21 +183,19 @@ typedef struct imatrix_collector {
     bool include_output;
     double *sums;
     int64_t capacity;
-    lb_status status;
 } imatrix_collector;
 
-static void imatrix_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                         int64_t n_tokens, int64_t n_in)
+static lb_status imatrix_hook(void *context, const char *tensor_name, int64_t layer,
+                              const float *x, int64_t n_tokens, int64_t n_in)
 {
     imatrix_collector *c = context;
-    if (c->status != LB_OK || (layer == LB_MODEL_OUTPUT_LAYER && !c->include_output))
-        return;
+    if (layer == LB_MODEL_OUTPUT_LAYER && !c->include_output)
+        return LB_OK;
     if (n_in > c->capacity) {
         double *grown = lb_realloc(c->sums, (size_t)n_in * sizeof *grown);
-        if (!grown) {
-            c->status = lb_error(LB_ERR_NOMEM, "out of memory");
-            return;
-        }
+        if (!grown)
+            return lb_error(LB_ERR_NOMEM, "out of memory for the imatrix sums of '%s' (%zu bytes)",
+                            tensor_name, (size_t)n_in * sizeof *grown);
         c->sums = grown;
         c->capacity = n_in;
     }
@@ -207,7 +203,7 @@ static void imatrix_hook(void *context, const char *tensor_name, int64_t layer, 
     for (int64_t t = 0; t < n_tokens; t++)
         for (int64_t i = 0; i < n_in; i++)
             c->sums[i] += (double)x[t * n_in + i] * (double)x[t * n_in + i];
-    c->status = lb_imatrix_add(c->imatrix, tensor_name, n_in, c->sums, n_tokens);
+    return lb_imatrix_add(c->imatrix, tensor_name, n_in, c->sums, n_tokens);
 }
 
 lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t nsamples,
@@ -221,10 +217,13 @@ lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t ns
     if (!x || !logits) {
         lb_free(x);
         lb_free(logits);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for the imatrix activations and logits (%zu + %zu bytes)",
+                        (size_t)(seqlen * hp->dim) * sizeof *x,
+                        (size_t)(SLICE * hp->vocab_size) * sizeof *logits);
     }
     lb_status status = lb_model_state_create(&state, model, seqlen, seqlen);
-    imatrix_collector c = {imatrix, include_output, NULL, 0, LB_OK};
+    imatrix_collector c = {imatrix, include_output, NULL, 0};
     lb_model_set_linear_hook(model, imatrix_hook, &c);
     for (int64_t s = 0; s < nsamples && status == LB_OK; s++) {
         status = lb_model_embed(model, windows + s * seqlen, seqlen, x);
@@ -233,8 +232,6 @@ lb_status lb_imatrix_collect(lb_model *model, const int32_t *windows, int64_t ns
         for (int64_t t = 0; include_output && t < seqlen && status == LB_OK; t += SLICE)
             status = lb_model_output(model, state, x + t * hp->dim,
                                      seqlen - t < SLICE ? seqlen - t : SLICE, logits);
-        if (status == LB_OK)
-            status = c.status;
     }
     lb_model_set_linear_hook(model, NULL, NULL);
     lb_model_state_free(&state);
@@ -259,7 +256,6 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
         for (int g = 0; g < N_GROUPS; g++)
             if (pl->hessians[g].h)
                 lb_hessian_reset(&pl->hessians[g]);
-        pl->hook_status = LB_OK;
         lb_model_set_linear_hook(pl->model, hessian_hook, pl);
     }
     for (int64_t s = 0; s < pl->nsamples && status == LB_OK; s++) {
@@ -276,15 +272,15 @@ static lb_status calibration_block(pipeline *pl, int64_t layer, bool collect)
             const lb_hparams *hp = lb_model_hparams(pl->model);
             float *logits = lb_malloc((size_t)SLICE * (size_t)hp->vocab_size * sizeof *logits);
             if (!logits)
-                status = lb_error(LB_ERR_NOMEM, "out of memory");
+                status = lb_error(LB_ERR_NOMEM,
+                                  "out of memory for the output layer's logits (%zu bytes)",
+                                  (size_t)SLICE * (size_t)hp->vocab_size * sizeof *logits);
             for (int64_t t = 0; t < pl->seqlen && status == LB_OK; t += SLICE) {
                 int64_t n = pl->seqlen - t < SLICE ? pl->seqlen - t : SLICE;
                 status = lb_model_output(pl->model, pl->state, x + t * pl->dim, n, logits);
             }
             lb_free(logits);
         }
-        if (status == LB_OK && collect)
-            status = pl->hook_status;
     }
     if (collect) {
         lb_model_set_linear_hook(pl->model, NULL, NULL);
@@ -324,7 +320,8 @@ static lb_status scan_nonfinite(pipeline *pl)
             lb_free(buffer);
             capacity = ROWS * cols;
             if (!(buffer = lb_malloc((size_t)capacity * sizeof *buffer)))
-                return lb_error(LB_ERR_NOMEM, "out of memory");
+                return lb_error(LB_ERR_NOMEM, "out of memory for %d rows of '%s' (%zu bytes)",
+                                (int)ROWS, t->name, (size_t)capacity * sizeof *buffer);
         }
         for (int64_t r0 = 0; r0 < rows && status == LB_OK; r0 += ROWS) {
             int64_t n = rows - r0 < ROWS ? rows - r0 : ROWS;
@@ -356,7 +353,8 @@ static lb_status scan_nonfinite(pipeline *pl)
         lb_tensor_count(t->n_dims, t->ne, &count);
         float *values = lb_malloc((size_t)count * sizeof *values);
         if (!values)
-            return lb_error(LB_ERR_NOMEM, "out of memory");
+            return lb_error(LB_ERR_NOMEM, "out of memory for the zeroed copy of '%s' (%zu bytes)",
+                            t->name, (size_t)count * sizeof *values);
         status = lb_checkpoint_read_rows_f32(ckpt, ot->index, 0, count / t->ne[0], values);
         zero_nonfinite(values, count);
         if (status == LB_OK)
@@ -387,6 +385,65 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
     return LB_OK;
 }
 
+/* GPTQ of w into t->packed in its own copy of H: the last matrix of a group takes the group's
+ * (the biggest, ffn_down's, is never copied), the others a copy. The report and the run's
+ * totals get its losses. */
+static lb_status round_with_gptq(pipeline *pl, out_tensor *t, const char *name, const float *w,
+                                 int64_t rows, int64_t cols, lb_hessian *hs, bool last_user,
+                                 lb_gptq_report *gptq, lb_quantize_tensor_report *report)
+{
+    double *h;
+    if (last_user) {
+        h = hs->h;
+        hs->h = NULL;
+    } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
+        memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
+    } else {
+        return lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
+    }
+    lb_status status = lb_gptq_quantize(w, rows, cols, h, t->type, &pl->p->gptq, t->packed, gptq);
+    lb_free(h);
+    if (status != LB_OK)
+        return lb_error_prefix(status, "'%s': ", name);
+    report->method = "gptq";
+    report->gptq = gptq;
+    report->rel_rtn = gptq->ref > 0.0 ? gptq->loss_rtn / gptq->ref : 0.0;
+    report->rel_gptq = gptq->ref > 0.0 ? gptq->loss_gptq / gptq->ref : 0.0;
+    pl->summary->ref_total += gptq->ref;
+    pl->summary->loss_rtn_total += gptq->loss_rtn;
+    pl->summary->loss_gptq_total += gptq->loss_gptq;
+    return LB_OK;
+}
+
+/* RTN of w into t->packed, weighted by the imatrix's entry for the tensor when there is one. */
+static lb_status round_with_rtn(const pipeline *pl, out_tensor *t, const char *name,
+                                const float *w, int64_t rows, int64_t cols,
+                                lb_quantize_tensor_report *report)
+{
+    const lb_quantize_params *p = pl->p;
+    const lb_imatrix_entry *e = p->imatrix ? lb_imatrix_find(p->imatrix, name) : NULL;
+    float *importance = NULL;
+    if (e) {
+        if (e->n_per_row != cols || e->n_mat != 1)
+            return lb_error(LB_ERR_BAD_INPUT, "imatrix entry '%s' has %lld x %lld "
+                            "values, the tensor has rows of %lld", name,
+                            (long long)e->n_mat, (long long)e->n_per_row, (long long)cols);
+        importance = lb_malloc((size_t)cols * sizeof *importance);
+        if (!importance)
+            return lb_error(LB_ERR_NOMEM, "out of memory for the importance of '%s' (%zu bytes)",
+                            name, (size_t)cols * sizeof *importance);
+        lb_status status = lb_imatrix_importance(e, 0, importance);
+        if (status != LB_OK) {
+            lb_free(importance);
+            return status;
+        }
+        report->method = "rtn+imatrix";
+    }
+    lb_status status = lb_rtn_quantize(w, rows, cols, t->type, importance, t->packed);
+    lb_free(importance);
+    return status;
+}
+
 /* Rounds tensor t (with the Hessian of its inputs when GPTQ) into t->packed, and with a model,
  * makes the model use the rounded weights from now on. */
 static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bool last_user)
@@ -394,8 +451,7 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
     const lb_quantize_params *p = pl->p;
     const char *name = pl->ckpt->tensors[t->index].name;
     double t0 = omp_get_wtime();
-    float *w = NULL, *importance = NULL;
-    double *h = NULL;
+    float *w = NULL;
     int64_t rows, cols;
     lb_status status = read_matrix(pl, t, &w, &rows, &cols);
     if (status != LB_OK)
@@ -416,48 +472,9 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
             status = lb_row_from_f32(t->type, w + r * cols,
                                      (uint8_t *)t->packed + r * row_bytes, cols);
     } else if (hs) {
-        /* GPTQ works in its H: the last matrix of a group takes the group's own (the biggest,
-         * ffn_down's, is never copied), the others a copy. */
-        if (last_user) {
-            h = hs->h;
-            hs->h = NULL;
-        } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
-            memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
-        } else {
-            status = lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
-            goto done;
-        }
-        status = lb_gptq_quantize(w, rows, cols, h, t->type, &p->gptq, t->packed, &gptq);
-        if (status != LB_OK) {
-            status = lb_error_prefix(status, "'%s'", name);
-            goto done;
-        }
-        report.method = "gptq";
-        report.gptq = &gptq;
-        report.rel_rtn = gptq.ref > 0.0 ? gptq.loss_rtn / gptq.ref : 0.0;
-        report.rel_gptq = gptq.ref > 0.0 ? gptq.loss_gptq / gptq.ref : 0.0;
-        pl->summary->ref_total += gptq.ref;
-        pl->summary->loss_rtn_total += gptq.loss_rtn;
-        pl->summary->loss_gptq_total += gptq.loss_gptq;
+        status = round_with_gptq(pl, t, name, w, rows, cols, hs, last_user, &gptq, &report);
     } else {
-        const lb_imatrix_entry *e = p->imatrix ? lb_imatrix_find(p->imatrix, name) : NULL;
-        if (e) {
-            if (e->n_per_row != cols || e->n_mat != 1) {
-                status = lb_error(LB_ERR_INVALID_ARG, "imatrix entry '%s' has %lld x %lld "
-                                  "values, the tensor has rows of %lld", name,
-                                  (long long)e->n_mat, (long long)e->n_per_row, (long long)cols);
-                goto done;
-            }
-            importance = lb_malloc((size_t)cols * sizeof *importance);
-            if (!importance) {
-                status = lb_error(LB_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            if ((status = lb_imatrix_importance(e, 0, importance)) != LB_OK)
-                goto done;
-            report.method = "rtn+imatrix";
-        }
-        status = lb_rtn_quantize(w, rows, cols, t->type, importance, t->packed);
+        status = round_with_rtn(pl, t, name, w, rows, cols, &report);
     }
     if (status != LB_OK)
         goto done;
@@ -474,8 +491,6 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
     }
 done:
     lb_free(w);
-    lb_free(h);
-    lb_free(importance);
     return status;
 }
 
@@ -567,7 +582,8 @@ static lb_status produce(void *context, int64_t index, void *dst, uint64_t nbyte
     lb_type_row_bytes(t->type, cols, &row_bytes);
     float *row = lb_malloc((size_t)cols * sizeof *row);
     if (!row)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "out of memory for a row of '%s' (%zu bytes)", ct->name,
+                        (size_t)cols * sizeof *row);
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
         status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, r, 1, row);
         zero_nonfinite(row, cols);
@@ -591,7 +607,8 @@ static lb_status plan_tensors(pipeline *pl)
     pl->tied = !mm.has_output;
     pl->tensors = lb_calloc((size_t)ckpt->n_tensors, sizeof *pl->tensors);
     if (!pl->tensors)
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM, "out of memory for the plan of %lld tensors (%zu bytes)",
+                        (long long)ckpt->n_tensors, (size_t)ckpt->n_tensors * sizeof *pl->tensors);
     pl->embd = pl->output = -1;
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {

@@ -82,7 +82,7 @@ LB_API lb_status lb_quantize_model(const lb_checkpoint *checkpoint, lb_model *mo
 
 /* The calibration windows, as lb_quantize_model draws them: nsamples x seqlen token ids, each
  * window BOS (when bos >= 0) then seqlen - 1 (or seqlen) consecutive text tokens from a random
- * offset (seeded) or back to back from the start. LB_ERR_INVALID_ARG when the text is too
+ * offset (seeded) or back to back from the start. LB_ERR_BAD_INPUT when the text is too
  * short. */
 LB_API lb_status lb_calibration_windows(const int32_t *tokens, int64_t n_tokens, int32_t bos,
                                         int64_t nsamples, int64_t seqlen, uint64_t seed,

@@ -70,8 +70,9 @@ def main():
         run([lowbit, "convert", model, f16, "--type", "f16"])
         g32 = evaluate(lowbit, f32, text, "--kld", base)
         # Same weights; OpenBLAS may sum in another order at another alignment, so the last
-        # bits of a few logits can differ.
-        check(f"{g32['ppl']:.6g}" == f"{r['ppl']:.6g}" and abs(g32["kld"]) < 1e-9,
+        # bits of a few logits can differ (on an AVX-512 host its kernels give KLD 1.5e-8 between
+        # the llama2.c file's 4-byte-aligned weights and GGUF's 32-byte-aligned ones).
+        check(f"{g32['ppl']:.6g}" == f"{r['ppl']:.6g}" and abs(g32["kld"]) < 1e-7,
               f"GGUF f32 PPL {g32['ppl']} is the same, KLD {g32['kld']:.2g}")
         f16_base = os.path.join(tmp, "f16.logits")
         g16 = evaluate(lowbit, f16, text, "--kld", base, "--save-logits", f16_base)

@@ -153,6 +153,27 @@ def main():
             expect=3)
         run([lowbit, "quantize", model, out, "--tokenizer", vocab, "--type", "Q4_0",
              "--calib", calib, "--seqlen", "4096"], expect=2)
+        # Well-formed inputs that do not fit (LB_ERR_BAD_INPUT) exit 3 like bad files, not 2:
+        # a calibration text shorter than one window, an imatrix whose rows are not the
+        # model's, and a GGUF that is not a model (an imatrix file has no architecture).
+        short = os.path.join(tmp, "short.txt")
+        with open(short, "w") as f:
+            f.write("Once upon a time")
+        p = run([lowbit, "quantize", model, out, "--tokenizer", vocab, "--type", "Q4_0",
+                 "--calib", short, "--nsamples", "2", "--seqlen", "64"], expect=3)
+        check("the text has" in p.stderr, "too short a calibration text exits 3")
+        other = os.path.join(tmp, "other-model.dat")
+        name = b"blk.0.attn_q.weight"
+        with open(other, "wb") as f:  # llama.cpp's legacy format, rows of 32 instead of 64
+            f.write(struct.pack("<ii", 1, len(name)) + name + struct.pack("<ii", 1, 32)
+                    + struct.pack("<32f", *([1.0] * 32)))
+        p = run([lowbit, "quantize", model, out, "--type", "Q4_0", "--imatrix", other],
+                expect=3)
+        check("imatrix entry 'blk.0.attn_q.weight'" in p.stderr,
+              "an imatrix for another model exits 3, naming the entry")
+        p = run([lowbit, "quantize", os.path.join(tmp, "imatrix.gguf"), out, "--type", "Q4_0"],
+                expect=3)
+        check("general.architecture" in p.stderr, "a GGUF that is not a model exits 3")
         check(not os.path.exists(out) and not [f for f in os.listdir(tmp) if "never" in f],
               "failed runs leave no output or temp file")
 

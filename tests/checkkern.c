@@ -2,7 +2,6 @@
  * CPU has (dav1d's checkasm in spirit), lb_gemm against a double-precision reference, with
  * --bench the speed of lb_gemm per type, batch, thread count and ISA, and with --bench-dot
  * (instead of the checks) the speed of one vec_dot per type and ISA. */
-#include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -12,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bench_harness.h"
 #include "common/alloc.h"
 #include "common/cpu.h"
-#include "kernels/bench.h"
+#include "common/rng.h"
 #include "kernels/dsp.h"
 #include "kernels/kernels.h"
 #include "kernels/quants_legacy.h"
@@ -57,31 +57,18 @@ static const char *test_filter;
 
 /* ---- random numbers and guarded buffers ---- */
 
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float rng_uniform(uint64_t *state)
-{
-    return (float)((double)(rng_next(state) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-}
-
 /* Values in [-1, 1) with an outlier every so often and, in some rows, a run of zeros (a
  * block whose scale is 0). */
-static void fill_values(float *x, int64_t n, uint64_t *state)
+static void fill_values(float *x, int64_t n, lb_rng *rng)
 {
-    float scale = 0.01f + (float)(rng_next(state) % 1000) * 0.01f;
+    float scale = 0.01f + (float)(lb_rng_next(rng) % 1000) * 0.01f;
     for (int64_t i = 0; i < n; i++) {
-        x[i] = scale * rng_uniform(state);
-        if (rng_next(state) % 61 == 0)
+        x[i] = scale * lb_rng_uniform_pm1(rng);
+        if (lb_rng_next(rng) % 61 == 0)
             x[i] *= 16.0f;
     }
-    if (n >= 64 && rng_next(state) % 3 == 0) {
-        int64_t start = (int64_t)(rng_next(state) % (uint64_t)(n - 32)) & ~(int64_t)31;
+    if (n >= 64 && lb_rng_next(rng) % 3 == 0) {
+        int64_t start = (int64_t)(lb_rng_next(rng) % (uint64_t)(n - 32)) & ~(int64_t)31;
         memset(x + start, 0, 32 * sizeof(float));
     }
 }
@@ -207,7 +194,8 @@ static void check_vec_dot(const isa_level *isa, const lb_kernels_dsp *c,
             int64_t n = sizes[si];
             if (trial >= 3 && (k->vec_dot_type != LB_TYPE_Q8_0 || k->type == LB_TYPE_F32))
                 break;
-            uint64_t state = seed ^ (uint64_t)(n * 131 + trial) * 0x9e3779b97f4a7c15ull;
+            lb_rng state;
+            lb_rng_seed(&state, seed ^ (uint64_t)(n * 131 + trial) * 0x9e3779b97f4a7c15ull);
             float *xw = malloc((size_t)n * sizeof(float)), *xa = malloc((size_t)n * sizeof(float));
             float *wd = malloc((size_t)n * sizeof(float)), *ad = malloc((size_t)n * sizeof(float));
             guarded w, a;
@@ -259,7 +247,8 @@ static void check_quantize_activations(const isa_level *isa, const lb_kernels_ds
     for (int64_t si = 0; si < count && ok; si++) {
         for (int trial = 0; trial < 3 && ok; trial++) {
             int64_t n = sizes[si];
-            uint64_t state = seed ^ (uint64_t)(n * 977 + trial) * 0xd1b54a32d192ed03ull;
+            lb_rng state;
+            lb_rng_seed(&state, seed ^ (uint64_t)(n * 977 + trial) * 0xd1b54a32d192ed03ull);
             size_t bytes = (size_t)row_bytes(t, n);
             guarded x, ref, got;
             guarded_alloc(&x, (size_t)n * sizeof(float), (size_t)trial * 4);
@@ -306,7 +295,8 @@ static void check_gemm(const isa_level *isa, const lb_kernels_dsp *c, const lb_k
     bool ok = true;
     double worst = 0.0;
     char detail[200] = "";
-    uint64_t state = seed ^ 0x6a09e667f3bcc909ull ^ (uint64_t)k->type;
+    lb_rng state;
+    lb_rng_seed(&state, seed ^ 0x6a09e667f3bcc909ull ^ (uint64_t)k->type);
 
     guarded w;
     guarded_alloc(&w, (size_t)(w_row * (uint64_t)rows), 4);
@@ -460,7 +450,12 @@ static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
             for (size_t ti = 0; ti < 2; ti++) {
                 int64_t batch = batches[bi];
                 int threads = thread_counts[ti];
-                double ns = lb_bench_blas_ns(&f32, batch, threads, lb_bench_max_calls(batch));
+                double ns;
+                if (lb_bench_blas_ns(&f32, batch, threads, lb_bench_max_calls(batch), &ns) !=
+                    LB_OK) {
+                    fprintf(stderr, "checkkern: %s\n", lb_last_error());
+                    continue;
+                }
                 double gbps = (double)f32.bytes / ns;
                 printf("%-6s %-5s %5" PRId64 "x%-5" PRId64 " %5" PRId64 " %3d %13.0f %9.2f %9.2f "
                        "%7.2f\n", "cblas", "F32", rows, cols, batch, threads, ns, gbps,

@@ -33,17 +33,18 @@ typedef struct hook_context {
     lb_status status;
 } hook_context;
 
-static void hessian_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                         int64_t n_tokens, int64_t n_in)
+static lb_status hessian_hook(void *context, const char *tensor_name, int64_t layer,
+                              const float *x, int64_t n_tokens, int64_t n_in)
 {
     (void)layer;
     hook_context *c = context;
-    if (c->status != LB_OK || strcmp(tensor_name, c->tensor) != 0)
-        return;
+    if (strcmp(tensor_name, c->tensor) != 0)
+        return LB_OK;
     if (!c->hessian.h)
         c->status = lb_hessian_init(&c->hessian, n_in);
     if (c->status == LB_OK)
         c->status = lb_hessian_add(&c->hessian, x, n_tokens);
+    return c->status;
 }
 
 static char *read_prefix(const char *path, size_t max, size_t *len)

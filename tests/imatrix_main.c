@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "quant/imatrix.h"
 
 #define DEFAULT_SEED 20250701u
@@ -46,23 +47,15 @@ static void print_imatrix(const lb_imatrix *m)
     }
 }
 
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Accumulates `tokens` random inputs of width n (scaled per column, so columns differ) into
  * matrix `mat` of entry `name`, the way a calibration pass would. */
-static lb_status accumulate(lb_imatrix *m, uint64_t *state, const char *name, int64_t n,
+static lb_status accumulate(lb_imatrix *m, lb_rng *rng, const char *name, int64_t n,
                             int64_t n_mat, int64_t mat, int64_t tokens)
 {
     double sum[64] = {0};
     for (int64_t t = 0; t < tokens; t++)
         for (int64_t j = 0; j < n && j < 64; j++) {
-            double u = (double)(rng_next(state) >> 11) * 0x1.0p-53 - 0.5;
+            double u = lb_rng_unit(rng) - 0.5;
             double x = u * (1.0 + (double)((j * 7) % 13));
             sum[j] += x * x;
         }
@@ -73,20 +66,21 @@ static lb_status accumulate(lb_imatrix *m, uint64_t *state, const char *name, in
  * a weight that saw a single token. */
 static lb_status make_sample(lb_imatrix *m, uint64_t seed)
 {
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     lb_status s;
     const int64_t chunk = 64;
     for (int c = 0; c < 2; c++) {
-        if ((s = accumulate(m, &state, "blk.0.attn_q.weight", 32, 1, 0, chunk)) != LB_OK ||
-            (s = accumulate(m, &state, "blk.0.attn_k.weight", 32, 1, 0, chunk)) != LB_OK ||
-            (s = accumulate(m, &state, "blk.1.ffn_down.weight", 48, 1, 0, chunk)) != LB_OK ||
-            (s = accumulate(m, &state, "blk.0.ffn_gate_exps.weight", 16, 4, 0, 37 + c)) !=
+        if ((s = accumulate(m, &rng, "blk.0.attn_q.weight", 32, 1, 0, chunk)) != LB_OK ||
+            (s = accumulate(m, &rng, "blk.0.attn_k.weight", 32, 1, 0, chunk)) != LB_OK ||
+            (s = accumulate(m, &rng, "blk.1.ffn_down.weight", 48, 1, 0, chunk)) != LB_OK ||
+            (s = accumulate(m, &rng, "blk.0.ffn_gate_exps.weight", 16, 4, 0, 37 + c)) !=
                 LB_OK ||
-            (s = accumulate(m, &state, "blk.0.ffn_gate_exps.weight", 16, 4, 1, 90)) != LB_OK ||
-            (s = accumulate(m, &state, "blk.0.ffn_gate_exps.weight", 16, 4, 3, 1)) != LB_OK)
+            (s = accumulate(m, &rng, "blk.0.ffn_gate_exps.weight", 16, 4, 1, 90)) != LB_OK ||
+            (s = accumulate(m, &rng, "blk.0.ffn_gate_exps.weight", 16, 4, 3, 1)) != LB_OK)
             return s;
     }
-    if ((s = accumulate(m, &state, "output.weight", 8, 1, 0, 1)) != LB_OK ||
+    if ((s = accumulate(m, &rng, "output.weight", 8, 1, 0, 1)) != LB_OK ||
         (s = lb_imatrix_add_dataset(m, "calib/wiki.train.raw")) != LB_OK ||
         (s = lb_imatrix_add_dataset(m, "calib/code.txt")) != LB_OK)
         return s;

@@ -2,7 +2,7 @@
 # Installs lowbit's build and test dependencies on Debian 12 (as root, or through sudo).
 set -eu
 packages="build-essential pkg-config meson ninja-build liblapacke-dev libopenblas-dev
-  libjansson-dev libpcre2-dev python3 python3-numpy python3-venv clang libclang-rt-14-dev
+  libjansson-dev libpcre2-dev python3 python3-numpy python3-venv clang libclang-rt-14-dev libomp-dev
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
 missing=""
 for p in $packages; do

@@ -5,7 +5,7 @@ Usage:
   reference_forward.py MODEL --tokens 1,403,407 [--out logits.npy|logits.bin]
   reference_forward.py MODEL --tokens-file ids.txt --ppl --ctx 256
 
-An oracle for lowbit's C forward pass (model/model.c): it reads the legacy llama2.c file with its
+An oracle for lowbit's C forward pass (model/model_forward.c): it reads the legacy llama2.c file with its
 own reader and computes the transformer straight from the math in numpy float64, over the whole
 sequence at once with a causal mask (no KV cache), sharing nothing with the C code.
 

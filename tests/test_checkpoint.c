@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/half.h"
 #include "formats/checkpoint.h"
-#include "formats/half.h"
 #include "test_util.h"
 
 /* Reads a whole tensor as f32 (caller frees). */

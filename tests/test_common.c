@@ -19,6 +19,7 @@ int main(void)
     lb_error_clear();
     CHECK(lb_last_error()[0] == '\0');
     CHECK(strcmp(lb_status_name(LB_ERR_NOMEM), "out of memory") == 0);
+    CHECK(LB_ERR_BAD_INPUT == -10 && strcmp(lb_status_name(LB_ERR_BAD_INPUT), "bad input") == 0);
 
     lb_alloc_fail_after(2);
     void *a = lb_malloc(8), *b = lb_malloc(8), *c = lb_malloc(8);

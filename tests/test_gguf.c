@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/gguf.h"
 #include "test_util.h"
 
@@ -89,17 +90,10 @@ static const char *const scalar_keys[] = {
 };
 #define N_SCALAR_KEYS (sizeof scalar_keys / sizeof scalar_keys[0])
 
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void sample_data_init(sample_data *sd, uint64_t seed)
 {
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     memset(sd, 0, sizeof *sd);
     sd->fail_index = -1;
     for (size_t i = 0; i < N_SAMPLE_TENSORS; i++) {
@@ -108,7 +102,7 @@ static void sample_data_init(sample_data *sd, uint64_t seed)
             abort();
         sd->bytes[i] = malloc(sd->nbytes[i] + 1);
         for (uint64_t b = 0; b < sd->nbytes[i]; b++)
-            sd->bytes[i][b] = (uint8_t)rng_next(&state);
+            sd->bytes[i][b] = (uint8_t)lb_rng_next(&rng);
     }
 }
 
@@ -432,20 +426,20 @@ static void test_getters(const char *dir)
     CHECK(lb_gguf_get_int(g, "t.u64", &i) == LB_ERR_CORRUPT_FILE); /* does not fit */
     CHECK(lb_gguf_get_int(g, "t.str", &i) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_int(g, "t.f32", &i) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_int(g, "no.such.key", &i) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_int(g, "no.such.key", &i) == LB_ERR_BAD_INPUT);
     CHECK(strstr(lb_last_error(), "no.such.key") != NULL);
     CHECK(lb_gguf_get_float(g, "t.f32", &f) == LB_OK && f == 3.25);
     CHECK(lb_gguf_get_float(g, "t.f64", &f) == LB_OK && f == -1e300);
     CHECK(lb_gguf_get_float(g, "t.i32", &f) == LB_OK && f == -2000000000.0);
     CHECK(lb_gguf_get_float(g, "t.bool_true", &f) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_float(g, "missing", &f) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_float(g, "missing", &f) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_bool(g, "t.bool_true", &b) == LB_OK && b);
     CHECK(lb_gguf_get_bool(g, "t.bool_false", &b) == LB_OK && !b);
     CHECK(lb_gguf_get_bool(g, "t.u8", &b) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_string(g, "t.str", &s) == LB_OK &&
           string_is(s, utf8_string, strlen(utf8_string)));
     CHECK(lb_gguf_get_string(g, "t.u8", &s) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_string(g, "missing", &s) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_string(g, "missing", &s) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_array(g, "t.arr.i32", LB_GGUF_INT32, &a) == LB_OK && a->v.arr.count == 3);
     if (a && a->type == LB_GGUF_ARRAY && a->v.arr.elem_type == LB_GGUF_INT32) {
         CHECK(lb_gguf_array_int(a, 0) == INT32_MIN && lb_gguf_array_int(a, 2) == -7);
@@ -453,7 +447,7 @@ static void test_getters(const char *dir)
     }
     CHECK(lb_gguf_get_array(g, "t.arr.i32", LB_GGUF_FLOAT32, &a) == LB_ERR_CORRUPT_FILE);
     CHECK(lb_gguf_get_array(g, "t.u8", LB_GGUF_UINT8, &a) == LB_ERR_CORRUPT_FILE);
-    CHECK(lb_gguf_get_array(g, "missing", LB_GGUF_UINT8, &a) == LB_ERR_INVALID_ARG);
+    CHECK(lb_gguf_get_array(g, "missing", LB_GGUF_UINT8, &a) == LB_ERR_BAD_INPUT);
     CHECK(lb_gguf_get_array(g, "t.arr.f32", LB_GGUF_FLOAT32, &a) == LB_OK);
     if (a && a->type == LB_GGUF_ARRAY && a->v.arr.elem_type == LB_GGUF_FLOAT32)
         CHECK(lb_gguf_array_float(a, 0) == 1.5 && isinf(lb_gguf_array_float(a, 2)) &&

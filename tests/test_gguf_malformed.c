@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/gguf.h"
 #include "test_util.h"
 
@@ -20,14 +21,6 @@ static const char *const unsupported_files[] = {
     "version_0.gguf",    "version_1.gguf",   "version_99.gguf",
     "version_big_endian.gguf", "nested_array.gguf", "tensor_type_999.gguf",
 };
-
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Messages pinned to the format "<path>: <field> at offset <N>: <what>", one or more files for
  * each known class of GGUF parser bug (grouped below), so that each is rejected for its own
@@ -242,7 +235,8 @@ static void test_mutations(const uint8_t *valid, uint64_t size)
     const char *n_env = getenv("LB_GGUF_FUZZ_ITERATIONS");
     const uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : MUTATION_SEED;
     const int64_t iterations = n_env ? strtoll(n_env, NULL, 0) : MUTATION_ITERATIONS;
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     int64_t opened = 0, rejected = 0;
     printf("mutation seed %llu, %lld iterations\n", (unsigned long long)seed,
            (long long)iterations);
@@ -250,9 +244,9 @@ static void test_mutations(const uint8_t *valid, uint64_t size)
         uint64_t n = size;
         uint8_t *buf = malloc(size);
         memcpy(buf, valid, size);
-        int mutations = 1 + (int)(rng_next(&state) % 4);
+        int mutations = 1 + (int)(lb_rng_next(&rng) % 4);
         for (int m = 0; m < mutations && n > 0; m++) {
-            uint64_t r = rng_next(&state), at = rng_next(&state) % n;
+            uint64_t r = lb_rng_next(&rng), at = lb_rng_next(&rng) % n;
             switch (r % 5) {
             case 0: buf[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
             case 1: buf[at] = (uint8_t)(r >> 16); break;

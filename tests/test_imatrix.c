@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/gguf.h"
 #include "quant/imatrix.h"
 #include "test_util.h"
@@ -25,14 +26,6 @@ static const char *tmp_path(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", tmp_dir, name);
     return buf;
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 static bool file_exists(const char *path)
@@ -806,7 +799,8 @@ static void test_mutations(const char *label, const uint8_t *valid, size_t size)
 {
     const char *seed_env = getenv("LB_IMATRIX_FUZZ_SEED");
     const uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : MUTATION_SEED;
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     int64_t opened = 0, rejected = 0;
     printf("%s mutations: seed %llu, %d iterations\n", label, (unsigned long long)seed,
            MUTATION_ITERATIONS);
@@ -814,9 +808,9 @@ static void test_mutations(const char *label, const uint8_t *valid, size_t size)
         size_t n = size;
         uint8_t *buf = malloc(size);
         memcpy(buf, valid, size);
-        int mutations = 1 + (int)(rng_next(&state) % 3);
+        int mutations = 1 + (int)(lb_rng_next(&rng) % 3);
         for (int k = 0; k < mutations && n > 0; k++) {
-            uint64_t r = rng_next(&state), at = rng_next(&state) % n;
+            uint64_t r = lb_rng_next(&rng), at = lb_rng_next(&rng) % n;
             switch (r % 4) {
             case 0: buf[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
             case 1: buf[at] = (uint8_t)(r >> 16); break;

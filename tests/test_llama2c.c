@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
 #include "formats/llama2c.h"
 #include "test_util.h"
 
@@ -19,14 +20,6 @@
 
 static const char model_rel[] = "models/stories260K/stories260K.bin";
 static const char tokenizer_rel[] = "models/stories260K/tok512.bin";
-
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static uint8_t *read_file(const char *path, uint64_t *size)
 {
@@ -482,20 +475,21 @@ static void test_mutations(const uint8_t *const *inputs, const uint64_t *sizes, 
     const char *n_env = getenv("LB_LLAMA2C_FUZZ_ITERATIONS");
     const uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : MUTATION_SEED;
     const int64_t iterations = n_env ? strtoll(n_env, NULL, 0) : MUTATION_ITERATIONS;
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     int64_t opened = 0, rejected = 0;
     printf("mutation seed %llu, %lld iterations (LB_LLAMA2C_FUZZ_SEED to change)\n",
            (unsigned long long)seed, (long long)iterations);
     for (int64_t it = 0; it < iterations; it++) {
-        const int which = (int)(rng_next(&state) % (uint64_t)n_inputs);
+        const int which = (int)(lb_rng_next(&rng) % (uint64_t)n_inputs);
         uint64_t n = sizes[which];
         uint8_t *buf = calloc(1, n + 64);
         memcpy(buf, inputs[which], n);
-        int mutations = 1 + (int)(rng_next(&state) % 3);
+        int mutations = 1 + (int)(lb_rng_next(&rng) % 3);
         for (int k = 0; k < mutations && n > 0; k++) {
-            uint64_t r = rng_next(&state);
+            uint64_t r = lb_rng_next(&rng);
             /* Bias toward the head of the file, where the fields are. */
-            uint64_t at = rng_next(&state) % ((r >> 40) % 2 ? n : (n < 64 ? n : 64));
+            uint64_t at = lb_rng_next(&rng) % ((r >> 40) % 2 ? n : (n < 64 ? n : 64));
             switch (r % 6) {
             case 0: buf[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
             case 1: buf[at] = (uint8_t)(r >> 16); break;

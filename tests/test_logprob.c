@@ -135,7 +135,7 @@ static void test_round_trip(void)
     /* Another run: the message names the file, the header offset, and both sets of values. */
     lb_logprob_header other = h;
     other.ctx = 64;
-    CHECK(lb_logprob_open(&f, path, &other) == LB_ERR_INVALID_ARG && f == NULL);
+    CHECK(lb_logprob_open(&f, path, &other) == LB_ERR_BAD_INPUT && f == NULL);
     char expected[512];
     snprintf(expected, sizeof expected,
              "%s: header at offset 8: saved for vocab %d, ctx 12, 1 windows, %d positions and "
@@ -145,7 +145,7 @@ static void test_round_trip(void)
     CHECK(strcmp(lb_last_error(), expected) == 0);
     other = h;
     other.tokens_hash++;
-    CHECK(lb_logprob_open(&f, path, &other) == LB_ERR_INVALID_ARG && f == NULL);
+    CHECK(lb_logprob_open(&f, path, &other) == LB_ERR_BAD_INPUT && f == NULL);
     CHECK(lb_logprob_open(&f, path, NULL) == LB_OK && f != NULL);
     lb_logprob_close(&f);
     unlink(path);

@@ -1,7 +1,6 @@
 /* The forward pass on the real stories260K model: greedy text, a float64 numpy oracle, batched vs
  * token-by-token, thread-count independence, GGUF F16/F32 and Hugging Face copies, NEOX rotary,
  * biases, the calibration hook, load-time validation and allocation failures. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -12,6 +11,7 @@
 #include "common/alloc.h"
 #include "formats/checkpoint.h"
 #include "formats/llama2c.h"
+#include "linalg/linalg.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
 #include "test_util.h"
@@ -239,17 +239,16 @@ static void test_threads(const lb_model *model, const int32_t *tokens)
     int64_t vocab = lb_model_hparams(model)->vocab_size;
     size_t bytes = (size_t)(SEQ * vocab) * sizeof(float);
     float *one = lb_malloc(bytes), *other = lb_malloc(bytes);
-    int saved_omp = omp_get_max_threads(), saved_blas = openblas_get_num_threads();
+    int saved_omp = omp_get_max_threads(), saved_blas = lb_linalg_blas_threads_pin();
     static const struct {
         int omp, blas;
     } settings[] = {{2, 1}, {1, 2}, {2, 2}};
     if (one && other) {
         omp_set_num_threads(1);
-        openblas_set_num_threads(1);
         CHECK_OK(run_logits(model, tokens, SEQ, one));
         for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
             omp_set_num_threads(settings[i].omp);
-            openblas_set_num_threads(settings[i].blas);
+            lb_linalg_blas_threads_set(settings[i].blas);
             CHECK_OK(run_logits(model, tokens, SEQ, other));
             bool same = memcmp(one, other, bytes) == 0;
             CHECK(same);
@@ -258,7 +257,7 @@ static void test_threads(const lb_model *model, const int32_t *tokens)
         }
     }
     omp_set_num_threads(saved_omp);
-    openblas_set_num_threads(saved_blas);
+    lb_linalg_blas_threads_restore(saved_blas);
     lb_free(one);
     lb_free(other);
 }
@@ -331,12 +330,12 @@ typedef struct hook_log {
     } seen[MAX_SEEN];
 } hook_log;
 
-static void record_hook(void *context, const char *tensor_name, int64_t layer, const float *x,
-                        int64_t n_tokens, int64_t n_in)
+static lb_status record_hook(void *context, const char *tensor_name, int64_t layer,
+                             const float *x, int64_t n_tokens, int64_t n_in)
 {
     hook_log *log = context;
     if (log->n_seen >= MAX_SEEN)
-        return;
+        return LB_OK;
     snprintf(log->seen[log->n_seen].name, sizeof log->seen[0].name, "%s", tensor_name);
     log->seen[log->n_seen].layer = layer;
     log->seen[log->n_seen].n_tokens = n_tokens;
@@ -344,6 +343,7 @@ static void record_hook(void *context, const char *tensor_name, int64_t layer, c
     log->seen[log->n_seen].x = x;
     log->seen[log->n_seen].x0 = x[0];
     log->n_seen++;
+    return LB_OK;
 }
 
 static int64_t find_seen(const hook_log *log, const char *name)
@@ -414,6 +414,56 @@ done:
     lb_model_set_linear_hook(model, NULL, NULL);
     lb_model_state_free(&state);
     lb_free(x);
+    lb_free(logits);
+}
+
+/* A hook that fails at its fail_at-th call (counting from 0). */
+typedef struct failing_hook {
+    int64_t calls, fail_at;
+    char failed_on[64];
+} failing_hook;
+
+static lb_status fail_hook(void *context, const char *tensor_name, int64_t layer,
+                           const float *x, int64_t n_tokens, int64_t n_in)
+{
+    (void)layer, (void)x, (void)n_tokens, (void)n_in;
+    failing_hook *f = context;
+    if (f->calls++ < f->fail_at)
+        return LB_OK;
+    snprintf(f->failed_on, sizeof f->failed_on, "%s", tensor_name);
+    return lb_error(LB_ERR_NUMERIC, "test hook: refused '%s'", tensor_name);
+}
+
+/* A failing hook stops the forward pass where it fails: the status and its message come back
+ * from lb_model_forward and the hook is not called again, wherever in the pass it fails (a
+ * block's first linear, the one after attention, ffn_down, the output layer). */
+static void test_failing_hook(lb_model *model, const int32_t *tokens)
+{
+    const lb_hparams *hp = lb_model_hparams(model);
+    int64_t per_block = 7, total = per_block * hp->n_layers + 1;
+    float *logits = lb_malloc((size_t)(SEQ * hp->vocab_size) * sizeof *logits);
+    lb_model_state *state = NULL;
+    CHECK_OK(lb_model_state_create(&state, model, SEQ, SEQ));
+    const int64_t fail_at[] = {0, per_block + 3, 2 * per_block + 6, total - 1};
+    for (size_t i = 0; logits && state && i < sizeof fail_at / sizeof fail_at[0]; i++) {
+        failing_hook f = {0, fail_at[i], ""};
+        lb_model_set_linear_hook(model, fail_hook, &f);
+        lb_error_clear();
+        lb_status status = lb_model_forward(model, state, tokens, SEQ, 0, logits, false);
+        lb_model_set_linear_hook(model, NULL, NULL);
+        char expected[128];
+        snprintf(expected, sizeof expected, "test hook: refused '%s'", f.failed_on);
+        CHECK(status == LB_ERR_NUMERIC);
+        CHECK(f.calls == fail_at[i] + 1);
+        CHECK(strcmp(lb_last_error(), expected) == 0);
+        printf("failing hook at call %lld (%s): forward returned '%s' after %lld calls\n",
+               (long long)fail_at[i], f.failed_on, lb_status_name(status), (long long)f.calls);
+    }
+    /* Without the hook the state still works (the failed pass left nothing half-set that a new
+     * pass from position 0 reads). */
+    if (logits && state)
+        CHECK_OK(lb_model_forward(model, state, tokens, SEQ, 0, logits, false));
+    lb_model_state_free(&state);
     lb_free(logits);
 }
 
@@ -510,11 +560,12 @@ static void test_hf(const int32_t *tokens, const float *reference, int64_t vocab
 /* ---- optional q/k/v biases (Qwen2) ---- */
 
 /* Keeps a copy of layer 0's attn_output input: the attention output, heads side by side. */
-static void capture_attention(void *context, const char *tensor_name, int64_t layer,
-                              const float *x, int64_t n_tokens, int64_t n_in)
+static lb_status capture_attention(void *context, const char *tensor_name, int64_t layer,
+                                   const float *x, int64_t n_tokens, int64_t n_in)
 {
     if (layer == 0 && strcmp(tensor_name, "blk.0.attn_output.weight") == 0)
         memcpy(context, x, (size_t)(n_tokens * n_in) * sizeof *x);
+    return LB_OK;
 }
 
 /* Appends an f32 vector tensor to the checkpoint's table (a plain struct the checkpoint frees
@@ -730,6 +781,7 @@ int main(void)
         test_threads(model, tokens);
         test_gguf(ckpt, tokens, logits);
         test_hook_and_blocks(model, tokens, logits);
+        test_failing_hook(model, tokens);
         test_lazy(ckpt, tokens, logits);
         test_biases(model, tokens);
         test_hf(tokens, logits, hp->vocab_size);

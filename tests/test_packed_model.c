@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
+#include "common/rng.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
 #include "kernels/kernels.h"
@@ -59,7 +61,9 @@ static lb_status produce_packed(void *context, int64_t added, void *dst, uint64_
     if (!row || !scratch) {
         lb_free(row);
         lb_free(scratch);
-        return lb_error(LB_ERR_NOMEM, "out of memory");
+        return lb_error(LB_ERR_NOMEM,
+                        "out of memory for a row of '%s' and its packed copy (%zu bytes)", t->name,
+                        (size_t)cols * sizeof *row + (size_t)packed_bytes);
     }
     lb_status status = LB_OK;
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
@@ -128,22 +132,6 @@ enum {
 };
 static const uint64_t SYNTH_SEED = 20240611;
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Standard normal (Box-Muller) from the seeded generator. */
-static double gaussian(uint64_t *state)
-{
-    double u1 = ((double)(splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
-    double u2 = (double)(splitmix64(state) >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 typedef struct synth_model {
     int n;
     char names[S_MAX_TENSORS][48];
@@ -153,7 +141,7 @@ typedef struct synth_model {
 } synth_model;
 
 /* A tensor of mean + std * N(0, 1) values; false when out of memory. */
-static bool synth_add(synth_model *m, uint64_t *rng, const char *name, int64_t ne0, int64_t ne1,
+static bool synth_add(synth_model *m, lb_rng *rng, const char *name, int64_t ne0, int64_t ne1,
                       double mean, double std)
 {
     int i = m->n++;
@@ -166,7 +154,7 @@ static bool synth_add(synth_model *m, uint64_t *rng, const char *name, int64_t n
     if (!m->data[i])
         return false;
     for (int64_t j = 0; j < count; j++)
-        m->data[i][j] = (float)(mean + std * gaussian(rng));
+        m->data[i][j] = (float)(mean + std * test_rng_normal(rng));
     return true;
 }
 
@@ -175,7 +163,8 @@ static bool synth_add(synth_model *m, uint64_t *rng, const char *name, int64_t n
 static lb_status write_synthetic(const char *path, uint64_t seed)
 {
     synth_model m = {0};
-    uint64_t rng = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     bool ok = synth_add(&m, &rng, "token_embd.weight", S_DIM, S_VOCAB, 0.0, 1.0);
     int64_t kv_dim = S_DIM / S_HEADS * S_KV_HEADS;
     for (int l = 0; l < S_LAYERS && ok; l++) {
@@ -286,18 +275,17 @@ typedef struct hook_record {
     float first[S_TOKENS * S_DIM];
 } hook_record;
 
-static void record_hook(void *context, const char *name, int64_t layer, const float *x,
-                        int64_t n_tokens, int64_t n_in)
+static lb_status record_hook(void *context, const char *name, int64_t layer, const float *x,
+                             int64_t n_tokens, int64_t n_in)
 {
     hook_record *r = context;
-    uint64_t h = r->shape_hash ? r->shape_hash : 14695981039346656037ull;
-    for (const char *c = name; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    h = (h ^ (uint64_t)(layer + 2)) * 1099511628211ull;
-    h = (h ^ (uint64_t)n_tokens) * 1099511628211ull;
-    r->shape_hash = (h ^ (uint64_t)n_in) * 1099511628211ull;
+    const int64_t dims[3] = {layer, n_tokens, n_in};
+    uint64_t h = r->shape_hash ? r->shape_hash : LB_FNV1A64_OFFSET;
+    h = lb_fnv1a64_update(h, name, strlen(name) + 1);
+    r->shape_hash = lb_fnv1a64_update(h, dims, sizeof dims);
     if (r->calls++ == 0 && n_tokens * n_in <= S_TOKENS * S_DIM)
         memcpy(r->first, x, (size_t)(n_tokens * n_in) * sizeof *x);
+    return LB_OK;
 }
 
 /* The lazy model block by block (acquire / release) gives the eager packed logits bit for bit,
@@ -396,9 +384,10 @@ static void test_synthetic(const char *dir)
     lb_checkpoint *source = NULL;
     CHECK_OK(lb_checkpoint_open(&source, source_path, NULL));
     int32_t tokens[S_TOKENS];
-    uint64_t rng = SYNTH_SEED ^ 0x5eed;
+    lb_rng rng;
+    lb_rng_seed(&rng, SYNTH_SEED ^ 0x5eed);
     for (int i = 0; i < S_TOKENS; i++)
-        tokens[i] = (int32_t)(splitmix64(&rng) % S_VOCAB);
+        tokens[i] = (int32_t)(lb_rng_next(&rng) % S_VOCAB);
     size_t n_logits = S_TOKENS * S_VOCAB;
     float *ref = lb_malloc(n_logits * sizeof *ref), *one = lb_malloc(n_logits * sizeof *one);
     float *two = lb_malloc(n_logits * sizeof *two), *seq = lb_malloc(n_logits * sizeof *seq);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "common/tensor.h"
 #include "kernels/kernels.h"
 #include "kernels/quants_k.h"
@@ -47,30 +48,11 @@ static const grid_expect expected[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void)
-{
-    return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static float rng_gauss(void)
-{
-    double u = rng_uniform() + 1e-300, v = rng_uniform();
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
+static lb_rng rng;
 
 static int rng_int(int lo, int hi)
 {
-    return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1));
+    return lo + (int)(lb_rng_next(&rng) % (uint64_t)(hi - lo + 1));
 }
 
 enum row_kind {
@@ -93,32 +75,35 @@ static const char *const row_names[N_ROW_KINDS] = {
 
 static void make_row(enum row_kind kind, float *x)
 {
-    const float amp = (float)pow(10.0, rng_uniform() * 4 - 2);
+    const float amp = (float)pow(10.0, lb_rng_unit(&rng) * 4 - 2);
     for (int i = 0; i < ROW; i++) {
         switch (kind) {
-        case ROW_GAUSS: x[i] = amp * rng_gauss(); break;
-        case ROW_HEAVY: x[i] = amp * (float)tan(3.14159265358979 * (rng_uniform() - 0.5)); break;
+        case ROW_GAUSS: x[i] = amp * test_rng_normal_f(&rng); break;
+        case ROW_HEAVY:
+            x[i] = amp * (float)tan(3.14159265358979 * (lb_rng_unit(&rng) - 0.5));
+            break;
         case ROW_ZERO: x[i] = 0.0f; break;
         case ROW_CONST_POS: x[i] = 0.37f; break;
         case ROW_CONST_NEG: x[i] = -1.25f; break;
-        case ROW_OUTLIER: x[i] = 0.01f * rng_gauss(); break;
+        case ROW_OUTLIER: x[i] = 0.01f * test_rng_normal_f(&rng); break;
         case ROW_SPARSE:
-            x[i] = rng_uniform() < 0.2 ? rng_gauss() : (rng_next() & 1 ? -0.0f : 0.0f);
+            x[i] = lb_rng_unit(&rng) < 0.2 ? test_rng_normal_f(&rng)
+                                           : (lb_rng_next(&rng) & 1 ? -0.0f : 0.0f);
             break;
-        case ROW_TINY: x[i] = 1e-6f * rng_gauss(); break;
-        case ROW_HUGE: x[i] = 1e9f * rng_gauss(); break;
+        case ROW_TINY: x[i] = 1e-6f * test_rng_normal_f(&rng); break;
+        case ROW_HUGE: x[i] = 1e9f * test_rng_normal_f(&rng); break;
         default: x[i] = 0.0f; break;
         }
     }
     if (kind == ROW_OUTLIER)
-        x[rng_int(0, ROW - 1)] = rng_next() & 1 ? 7.5f : -7.5f;
+        x[rng_int(0, ROW - 1)] = lb_rng_next(&rng) & 1 ? 7.5f : -7.5f;
 }
 
 /* Importance: mostly positive, some zero (llama.cpp's imatrix has dead columns). */
 static void make_importance(float *w)
 {
     for (int i = 0; i < ROW; i++)
-        w[i] = rng_uniform() < 0.1 ? 0.0f : (float)(rng_uniform() * 2.0);
+        w[i] = lb_rng_unit(&rng) < 0.1 ? 0.0f : (float)(lb_rng_unit(&rng) * 2.0);
 }
 
 /* scale * q + offset, each operation rounded on its own: the grid's contract. */
@@ -283,7 +268,7 @@ static void test_grids(void)
 
 int main(void)
 {
-    rng_state = SEED;
+    lb_rng_seed(&rng, SEED);
     printf("quant_grid: seed %#llx\n", (unsigned long long)SEED);
     test_registry();
     test_grids();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "kernels/quants_k.h"
 #include "test_util.h"
 
@@ -49,26 +50,7 @@ static const qk_type types[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t rng_state = SEED;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void)
-{
-    return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static float rng_gauss(void)
-{
-    double u = rng_uniform() + 1e-300, v = rng_uniform();
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
+static lb_rng rng;
 
 /* Buffers big enough for MAX_N weights of any type. */
 static float xbuf[MAX_N], ybuf[MAX_N], wbuf[MAX_N], abuf[MAX_N];
@@ -138,7 +120,7 @@ static void test_gaussian_error(void)
             for (int rep = 0; rep < 20; ++rep) {
                 int64_t n = lengths[li];
                 for (int64_t i = 0; i < n; ++i) {
-                    xbuf[i] = rng_gauss();
+                    xbuf[i] = test_rng_normal_f(&rng);
                 }
                 round_trip(t, xbuf, ybuf, n, NULL);
                 double e = rel_rms(xbuf, ybuf, n);
@@ -198,7 +180,7 @@ static void test_edge_rows(void)
         const float mags[2] = {1e30f, 1e-30f};
         for (int mi = 0; mi < 2; ++mi) {
             for (int64_t i = 0; i < n; ++i) {
-                xbuf[i] = mags[mi] * rng_gauss();
+                xbuf[i] = mags[mi] * test_rng_normal_f(&rng);
             }
             round_trip(t, xbuf, ybuf, n, NULL);
             int ok = all_finite(ybuf, n);
@@ -221,7 +203,7 @@ static void test_edge_rows(void)
 
         /* one outlier among small Gaussians: finite, outlier kept within 15% */
         for (int64_t i = 0; i < n; ++i) {
-            xbuf[i] = 0.01f * rng_gauss();
+            xbuf[i] = 0.01f * test_rng_normal_f(&rng);
         }
         xbuf[77] = 5.0f;
         xbuf[300] = -3.0f;
@@ -246,20 +228,20 @@ static void test_importance(void)
         int worse = 0, better = 0;
         double sum_ref = 0, sum_imp = 0;
         for (int blk = 0; blk < 500; ++blk) {
-            const uint64_t block_seed = rng_state;
+            const uint64_t block_seed = rng.state;
             const int kind = blk % 5;
-            const float scale = (float)pow(10.0, rng_uniform() * 4 - 2);
+            const float scale = (float)pow(10.0, lb_rng_unit(&rng) * 4 - 2);
             for (int i = 0; i < QK; ++i) {
-                float v = rng_gauss();
+                float v = test_rng_normal_f(&rng);
                 if (kind == 1) {
                     v = v * v * v; /* heavy tails */
-                } else if (kind == 2 && rng_uniform() < 0.02) {
+                } else if (kind == 2 && lb_rng_unit(&rng) < 0.02) {
                     v *= 15;
                 } else if (kind == 3) {
                     v = fabsf(v) + 0.5f; /* all positive */
                 }
                 xbuf[i] = v * scale;
-                double u = rng_uniform();
+                double u = lb_rng_unit(&rng);
                 wbuf[i] = kind == 4 ? (u < 0.5 ? 0.0f : (float)(u * 100)) : (float)(u * u * 10);
             }
             round_trip(t, xbuf, ybuf, QK, NULL);
@@ -289,7 +271,7 @@ static void test_dots(void)
 {
     const int64_t n = MAX_N;
     for (int64_t i = 0; i < n; ++i) {
-        abuf[i] = rng_gauss();
+        abuf[i] = test_rng_normal_f(&rng);
     }
     lb_quantize_row_q8_K_ref(abuf, q8buf, n, NULL);
     float adeq[MAX_N];
@@ -313,7 +295,8 @@ static void test_dots(void)
         const qk_type *t = &types[ti];
         for (int rep = 0; rep < 4; ++rep) {
             for (int64_t i = 0; i < n; ++i) {
-                xbuf[i] = rng_gauss() + (rep == 1 ? 0.8f : 0.0f); /* rep 1: large mins */
+                /* rep 1: large mins */
+                xbuf[i] = test_rng_normal_f(&rng) + (rep == 1 ? 0.8f : 0.0f);
             }
             t->quantize(xbuf, qbuf, n, NULL);
             t->dequantize(qbuf, ybuf, n);
@@ -470,8 +453,8 @@ static void test_layout_hints(void)
 
     /* quantizing twice gives the same bytes, with and without importance */
     for (int i = 0; i < 1024; ++i) {
-        xbuf[i] = rng_gauss();
-        wbuf[i] = (float)rng_uniform();
+        xbuf[i] = test_rng_normal_f(&rng);
+        wbuf[i] = (float)lb_rng_unit(&rng);
     }
     for (size_t ti = 0; ti < N_TYPES; ++ti) {
         const qk_type *t = &types[ti];
@@ -486,6 +469,7 @@ static void test_layout_hints(void)
 
 int main(void)
 {
+    lb_rng_seed(&rng, SEED);
     test_sizes();
     test_gaussian_error();
     test_edge_rows();

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "formats/half.h"
+#include "common/half.h"
 #include "formats/safetensors.h"
 #include "test_util.h"
 

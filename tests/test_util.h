@@ -3,10 +3,12 @@
 #define LB_TESTS_TEST_UTIL_H
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "common/status.h"
 
 static int test_failures;
@@ -74,6 +76,25 @@ static inline size_t test_list_corpus(const char *relative, const char *suffix, 
     closedir(d);
     qsort(names, n, sizeof names[0], test_compare_names);
     return n;
+}
+
+/* Seeded test data comes from common/rng.h's lb_rng (lb_rng_seed, lb_rng_next, lb_rng_unit,
+ * lb_rng_uniform_pm1); these are the distributions more than one test draws. */
+
+/* Standard normal by Box-Muller in double; u1 = (k + 1/2) * 2^-53 is never 0. */
+static inline double test_rng_normal(lb_rng *rng)
+{
+    double u1 = ((double)(lb_rng_next(rng) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = (double)(lb_rng_next(rng) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* Standard normal by Box-Muller, rounded to float; u + 1e-300 is never 0. A second variant
+ * because the quantizer tests' inputs (and their pinned results) were drawn with it. */
+static inline float test_rng_normal_f(lb_rng *rng)
+{
+    double u = lb_rng_unit(rng) + 1e-300, v = lb_rng_unit(rng);
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
 
 /* Prints the verdict; returns the process exit code. */

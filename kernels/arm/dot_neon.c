@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "kernels/dsp.h"
-#include "kernels/fp16_internal.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
 
@@ -46,7 +46,7 @@ static float vec_dot_q8_0_q8_0_neon(const void *w, const void *a_q8_0, int64_t n
         acc = dot16_acc(acc, vld1q_s8(wb[b].qs), vld1q_s8(ab[b].qs));
         acc = dot16_acc(acc, vld1q_s8(wb[b].qs + 16), vld1q_s8(ab[b].qs + 16));
         const int32_t sumi = vaddvq_s32(acc);
-        const float scale = lb_kernel_f16_to_f32(wb[b].d) * lb_kernel_f16_to_f32(ab[b].d);
+        const float scale = lb_f16_to_f32(wb[b].d) * lb_f16_to_f32(ab[b].d);
         sum += (float)sumi * scale;
     }
     return sum;
@@ -69,8 +69,8 @@ static float vec_dot_q4_0_q8_0_neon(const void *w, const void *a_q8_0, int64_t n
         acc = dot16_acc(acc, q0, vld1q_s8(ab[b].qs));
         acc = dot16_acc(acc, q1, vld1q_s8(ab[b].qs + 16));
         const int32_t sumi = vaddvq_s32(acc);
-        float v = (float)sumi * lb_kernel_f16_to_f32(wb[b].d);
-        v = v * lb_kernel_f16_to_f32(ab[b].d);
+        float v = (float)sumi * lb_f16_to_f32(wb[b].d);
+        v = v * lb_f16_to_f32(ab[b].d);
         sum += v;
     }
     return sum;
@@ -109,7 +109,7 @@ static float vec_dot_q5_0_q8_0_neon(const void *w, const void *a_q8_0, int64_t n
         acc = dot16_acc(acc, q0, vld1q_s8(ab[b].qs));
         acc = dot16_acc(acc, q1, vld1q_s8(ab[b].qs + 16));
         const int32_t sumi = vaddvq_s32(acc);
-        const float scale = lb_kernel_f16_to_f32(wb[b].d) * lb_kernel_f16_to_f32(ab[b].d);
+        const float scale = lb_f16_to_f32(wb[b].d) * lb_f16_to_f32(ab[b].d);
         sum += scale * (float)sumi;
     }
     return sum;
@@ -125,7 +125,7 @@ static inline float affine_block_neon(int8x16_t q0, int8x16_t q1, const lb_block
     const int32x4_t acc = dot16_acc(dot16_acc(vdupq_n_s32(0), q0, a0), q1, a1);
     const int32_t sumi = vaddvq_s32(acc);
     const int32_t sum_a = vaddlvq_s16(vpadalq_s8(vpaddlq_s8(a0), a1));
-    const float da = lb_kernel_f16_to_f32(a->d);
+    const float da = lb_f16_to_f32(a->d);
     const float scaled = (d * da) * (float)sumi;
     const float offset = m * (da * (float)sum_a);
     return scaled + offset;
@@ -142,8 +142,8 @@ static float vec_dot_q4_1_q8_0_neon(const void *w, const void *a_q8_0, int64_t n
         const uint8x16_t qs = vld1q_u8(wb[b].qs);
         const int8x16_t q0 = vreinterpretq_s8_u8(vandq_u8(qs, low4));
         const int8x16_t q1 = vreinterpretq_s8_u8(vshrq_n_u8(qs, 4));
-        sum += affine_block_neon(q0, q1, &ab[b], lb_kernel_f16_to_f32(wb[b].d),
-                                 lb_kernel_f16_to_f32(wb[b].m));
+        sum += affine_block_neon(q0, q1, &ab[b], lb_f16_to_f32(wb[b].d),
+                                 lb_f16_to_f32(wb[b].m));
     }
     return sum;
 }
@@ -161,8 +161,8 @@ static float vec_dot_q5_1_q8_0_neon(const void *w, const void *a_q8_0, int64_t n
         fifth_bits(wb[b].qh, &h0, &h1);
         const int8x16_t q0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(qs, low4), h0));
         const int8x16_t q1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(qs, 4), h1));
-        sum += affine_block_neon(q0, q1, &ab[b], lb_kernel_f16_to_f32(wb[b].d),
-                                 lb_kernel_f16_to_f32(wb[b].m));
+        sum += affine_block_neon(q0, q1, &ab[b], lb_f16_to_f32(wb[b].d),
+                                 lb_f16_to_f32(wb[b].m));
     }
     return sum;
 }
@@ -215,8 +215,8 @@ static float vec_dot_q2_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
                 q1 = vshrq_n_u8(q1, 2);
             }
         }
-        const float dall = y->d * lb_kernel_f16_to_f32(x->d);
-        const float dmin = y->d * lb_kernel_f16_to_f32(x->dmin);
+        const float dall = y->d * lb_f16_to_f32(x->d);
+        const float dmin = y->d * lb_f16_to_f32(x->dmin);
         sumf += dall * (float)vaddvq_s32(isum) - dmin * (float)summs;
     }
     return sumf;
@@ -269,7 +269,7 @@ static float vec_dot_q3_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
             }
         }
         /* the reference's expression with its zero min term, for identical rounding */
-        const float dall = y->d * lb_kernel_f16_to_f32(x->d);
+        const float dall = y->d * lb_f16_to_f32(x->d);
         const float dmin = y->d * 0.0f;
         sumf += dall * (float)vaddvq_s32(isum) - dmin * (float)0;
     }
@@ -318,8 +318,8 @@ static float vec_dot_q4_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
             isum += sc * vaddvq_s32(hi);
             summs += m * (y->bsums[4 * c + 2] + y->bsums[4 * c + 3]);
         }
-        const float dall = y->d * lb_kernel_f16_to_f32(x->d);
-        const float dmin = y->d * lb_kernel_f16_to_f32(x->dmin);
+        const float dall = y->d * lb_f16_to_f32(x->d);
+        const float dmin = y->d * lb_f16_to_f32(x->dmin);
         sumf += dall * (float)isum - dmin * (float)summs;
     }
     return sumf;
@@ -367,8 +367,8 @@ static float vec_dot_q5_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
             isum += sc * vaddvq_s32(hi);
             summs += m * (y->bsums[4 * c + 2] + y->bsums[4 * c + 3]);
         }
-        const float dall = y->d * lb_kernel_f16_to_f32(x->d);
-        const float dmin = y->d * lb_kernel_f16_to_f32(x->dmin);
+        const float dall = y->d * lb_f16_to_f32(x->d);
+        const float dmin = y->d * lb_f16_to_f32(x->dmin);
         sumf += dall * (float)isum - dmin * (float)summs;
     }
     return sumf;
@@ -409,7 +409,7 @@ static float vec_dot_q6_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
             }
         }
         /* the reference's expression with its zero min term, for identical rounding */
-        const float dall = y->d * lb_kernel_f16_to_f32(x->d);
+        const float dall = y->d * lb_f16_to_f32(x->d);
         const float dmin = y->d * 0.0f;
         sumf += dall * (float)isum - dmin * (float)0;
     }
@@ -453,10 +453,10 @@ static void quantize_row_q8_0_neon(const float *x, void *vy, int64_t n, const fl
         }
         const float d = vmaxvq_f32(amax) / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint16_t dh = lb_kernel_f32_to_f16(d);
+        uint16_t dh = lb_f32_to_f16(d);
         if ((dh & 0x7fffu) == 0x7c00u) { /* saturated to the largest finite half, as the ref */
             dh = (uint16_t)((dh & 0x8000u) | 0x7bffu);
-            id = 1.0f / lb_kernel_f16_to_f32(dh);
+            id = 1.0f / lb_f16_to_f32(dh);
         }
         y[b].d = dh;
         const float32x4_t idv = vdupq_n_f32(id);

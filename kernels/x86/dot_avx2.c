@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "kernels/dsp.h"
-#include "kernels/fp16_internal.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
 #include "kernels/x86/avx2_internal.h"
@@ -77,10 +77,10 @@ static void quantize_row_q8_0_avx2(const float *x, void *vy, int64_t n, const fl
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         const float d = _mm_cvtss_f32(m4) / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint16_t dh = lb_kernel_f32_to_f16(d);
+        uint16_t dh = lb_f32_to_f16(d);
         if ((dh & 0x7fffu) == 0x7c00u) { /* saturated to the largest finite half, as the ref */
             dh = (uint16_t)((dh & 0x8000u) | 0x7bffu);
-            id = 1.0f / lb_kernel_f16_to_f32(dh);
+            id = 1.0f / lb_f16_to_f32(dh);
         }
         y[b].d = dh;
         const __m256 idv = _mm256_set1_ps(id);

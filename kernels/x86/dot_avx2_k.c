@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "kernels/dsp.h"
-#include "kernels/fp16_internal.h"
 #include "kernels/quants_k.h"
 #include "kernels/quants_legacy.h"
 #include "kernels/x86/avx2_internal.h"

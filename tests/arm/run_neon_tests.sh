@@ -34,7 +34,8 @@ exe=$build/check_neon
 "$cc" -std=c11 -O2 -static -pthread -D_GNU_SOURCE -DLB_HAVE_ARM_KERNELS -Wall -Wextra -Werror \
     -I"$src" -o "$exe" \
     "$src/common/status.c" "$src/common/alloc.c" "$src/common/tensor.c" "$src/common/cpu.c" \
-    "$src/kernels/quants_legacy.c" "$src/kernels/quants_k.c" "$src/kernels/registry.c" \
+    "$src/kernels/quants_legacy.c" "$src/kernels/quants_k.c" "$src/kernels/quants_k_decode.c" \
+    "$src/kernels/registry.c" \
     "$src/kernels/dsp.c" "$src/kernels/arm/dot_neon.c" "$src/tests/arm/check_neon.c" -lm
 
 exec "$qemu" "$exe"

@@ -6,12 +6,12 @@
 #include "formats/logprob_file.h"
 #include "fuzz_target.h"
 
-/* Opening against `expected` must fail with INVALID_ARG and a one-line message. */
+/* Opening against `expected` must fail with BAD_INPUT and a one-line message. */
 static void check_mismatch(const uint8_t *data, size_t size, const lb_logprob_header *expected)
 {
     lb_logprob_file *f = NULL;
     lb_status status = lb_logprob_open_memory(&f, "fuzz", data, size, expected);
-    FUZZ_ASSERT(status == LB_ERR_INVALID_ARG && f == NULL);
+    FUZZ_ASSERT(status == LB_ERR_BAD_INPUT && f == NULL);
     fuzz_check_failure(status);
     FUZZ_ASSERT(strstr(lb_last_error(), "offset") != NULL);
 }

@@ -1,7 +1,7 @@
-/* Benchmark helpers: clock, read bandwidth, cache-defeating matrices, timed lb_gemm. */
-#include "kernels/bench.h"
+/* Benchmark harness: clock, read bandwidth, cache-defeating matrices, timed lb_gemm and the
+ * BLAS f32 baseline. */
+#include "cli/bench_harness.h"
 
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/rng.h"
+#include "linalg/linalg.h"
 
 double lb_bench_now_ns(void)
 {
@@ -144,19 +146,6 @@ double lb_bench_read_gbps(int threads)
     return lb_bench_median(gbps, PASSES);
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float uniform_pm1(uint64_t *state)
-{
-    return (float)((double)(splitmix64(state) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-}
-
 lb_status lb_bench_matrix_create(lb_bench_matrix *m, lb_type type, int64_t rows,
                                  int64_t cols, uint64_t min_total_bytes, uint64_t seed)
 {
@@ -193,9 +182,10 @@ lb_status lb_bench_matrix_create(lb_bench_matrix *m, lb_type type, int64_t rows,
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < rows; r++) {
         float *row = scratch + (size_t)omp_get_thread_num() * (size_t)cols;
-        uint64_t state = seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
+        lb_rng rng;
+        lb_rng_seed(&rng, seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull));
         for (int64_t c = 0; c < cols; c++)
-            row[c] = uniform_pm1(&state);
+            row[c] = lb_rng_uniform_pm1(&rng);
         k->quantize_row(row, m->data + (uint64_t)r * row_bytes, cols, NULL);
     }
     lb_free(scratch);
@@ -230,9 +220,10 @@ lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int
         status = lb_error(LB_ERR_NOMEM, "bench: cannot allocate activations");
         goto cleanup;
     }
-    uint64_t state = 12345;
+    lb_rng rng;
+    lb_rng_seed(&rng, 12345);
     for (int64_t i = 0; i < batch * m->cols; i++)
-        x[i] = uniform_pm1(&state);
+        x[i] = lb_rng_uniform_pm1(&rng);
     int saved_threads = omp_get_max_threads();
     omp_set_num_threads(threads > 0 ? threads : saved_threads);
     /* Warm-up (thread pool, page faults); a slow first call counts as a sample. */
@@ -271,45 +262,48 @@ cleanup:
     return status;
 }
 
-/* Median ns of cblas_sgemv (batch 1) or cblas_sgemm on the f32 matrix, rotating copies. */
 int64_t lb_bench_max_calls(int64_t batch)
 {
     return batch == 1 ? 25 : batch <= 8 ? 11 : batch <= 32 ? 7 : 3;
 }
 
-double lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
-                        int64_t max_calls)
+lb_status lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
+                           int64_t max_calls, double *ns)
 {
     int64_t rows = f32->rows, cols = f32->cols;
     float *x = lb_malloc((size_t)(batch * cols) * sizeof(float));
     float *y = lb_malloc((size_t)(batch * rows) * sizeof(float));
     double *times = lb_malloc((size_t)max_calls * sizeof(double));
-    double median = -1.0;
-    if (!x || !y || !times)
+    lb_status status = LB_OK;
+    *ns = -1.0;
+    if (!x || !y || !times) {
+        status = lb_error(LB_ERR_NOMEM, "cannot allocate the BLAS baseline");
         goto cleanup;
+    }
     for (int64_t i = 0; i < batch * cols; i++)
         x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
-    openblas_set_num_threads(threads);
+    int previous = lb_linalg_blas_threads_set(threads);
     int64_t calls = 0;
-    for (int64_t i = 0; i <= max_calls; i++) {
+    for (int64_t i = 0; i <= max_calls && status == LB_OK; i++) {
         const float *w = lb_bench_matrix_copy(f32, i);
         double t0 = lb_bench_now_ns();
         if (batch == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, w, (int)cols,
-                        x, 1, 0.0f, y, 1);
+            status = lb_linalg_sgemv(rows, cols, 1.0f, w, cols, x, 0.0f, y);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)rows,
-                        (int)cols, 1.0f, x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
+            status = lb_linalg_sgemm(false, true, batch, rows, cols, 1.0f, x, cols, w, cols,
+                                     0.0f, y, rows);
         double t = lb_bench_now_ns() - t0;
         if (i > 0) /* the first call is warm-up */
             times[calls++] = t;
         if (i == 0 && t > 0.25e9)
             max_calls = 1;
     }
-    median = lb_bench_median(times, calls);
+    lb_linalg_blas_threads_restore(previous);
+    if (status == LB_OK)
+        *ns = lb_bench_median(times, calls);
 cleanup:
     lb_free(x);
     lb_free(y);
     lb_free(times);
-    return median;
+    return status;
 }

@@ -1,7 +1,8 @@
-/* Benchmark helpers shared by checkkern --bench and `lowbit bench`: clock, read bandwidth,
- * cache-defeating weight matrices and a timed lb_gemm. */
-#ifndef LB_KERNELS_BENCH_H
-#define LB_KERNELS_BENCH_H
+/* Benchmark harness shared by `lowbit bench` and checkkern --bench (compiled into both, not
+ * part of the library): clock, read bandwidth, cache-defeating weight matrices, a timed lb_gemm
+ * and the CBLAS f32 baseline. */
+#ifndef LB_CLI_BENCH_HARNESS_H
+#define LB_CLI_BENCH_HARNESS_H
 
 #include <stdint.h>
 
@@ -10,18 +11,19 @@
 #include "kernels/dsp.h"
 
 /* Monotonic clock in nanoseconds. */
-LB_API double lb_bench_now_ns(void);
+double lb_bench_now_ns(void);
 
 /* Bytes of the last-level cache one core sees (sysfs, else sysconf), or 32 MiB when the OS
  * does not say. */
-LB_API uint64_t lb_bench_llc_bytes(void);
+uint64_t lb_bench_llc_bytes(void);
 
 /* Median over several passes of the streaming read bandwidth, in GB/s (1e9 bytes/s), of
  * `threads` OpenMP threads summing a 256 MiB float buffer (far larger than the LLC).
  * Returns a negative value when the buffer cannot be allocated. */
-LB_API double lb_bench_read_gbps(int threads);
+double lb_bench_read_gbps(int threads);
 
-/* A weight matrix of `rows` x `cols` random values in [-1, 1) quantized with the registry's
+/* A weight matrix of `rows` x `cols` random values in [-1, 1) (lb_rng, row r seeded with
+ * seed ^ r * 0x2545f4914f6cdd1d) quantized with the registry's
  * reference, replicated into `copies` identical copies at different addresses so that cycling
  * through them streams more than 4x the LLC from memory. */
 typedef struct lb_bench_matrix {
@@ -34,9 +36,9 @@ typedef struct lb_bench_matrix {
 
 /* Fills `m`; LB_ERR_INVALID_ARG when cols does not fit the type, LB_ERR_NOMEM. Release with
  * lb_bench_matrix_free. `min_total_bytes` 0 means 4x the LLC. */
-LB_API lb_status lb_bench_matrix_create(lb_bench_matrix *m, lb_type type, int64_t rows,
-                                        int64_t cols, uint64_t min_total_bytes, uint64_t seed);
-LB_API void lb_bench_matrix_free(lb_bench_matrix *m);
+lb_status lb_bench_matrix_create(lb_bench_matrix *m, lb_type type, int64_t rows, int64_t cols,
+                                 uint64_t min_total_bytes, uint64_t seed);
+void lb_bench_matrix_free(lb_bench_matrix *m);
 
 /* Copy `i` (modulo the number of copies). */
 static inline const void *lb_bench_matrix_copy(const lb_bench_matrix *m, int64_t i)
@@ -54,19 +56,19 @@ typedef struct lb_bench_result {
 /* Median time of lb_gemm(dsp, ...) on `m` with `batch` random activation rows at `threads`
  * OpenMP threads, rotating over the copies. `max_calls` caps the timed calls; fewer are made
  * when a call is slow (about half a second of timing in all). */
-LB_API lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m,
-                               int64_t batch, int threads, int64_t max_calls,
-                               lb_bench_result *out);
+lb_status lb_bench_gemm(const lb_kernels_dsp *dsp, const lb_bench_matrix *m, int64_t batch,
+                        int threads, int64_t max_calls, lb_bench_result *out);
 
 /* Median of n doubles (sorts them in place). */
-LB_API double lb_bench_median(double *values, int64_t n);
+double lb_bench_median(double *values, int64_t n);
 
 /* Timed calls per measurement at a batch size (fewer for the long large-batch ones). */
-LB_API int64_t lb_bench_max_calls(int64_t batch);
+int64_t lb_bench_max_calls(int64_t batch);
 
-/* The f32 baseline of the same run: median ns of cblas_sgemv (batch 1) or cblas_sgemm on the
- * matrix's rotating copies, OpenBLAS on `threads` threads; -1 when out of memory. */
-LB_API double lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
-                               int64_t max_calls);
+/* The f32 baseline of the same run: median ns (*ns) of sgemv (batch 1) or sgemm through
+ * linalg on the matrix's rotating copies, BLAS on `threads` threads (its previous thread count
+ * restored after); LB_ERR_NOMEM, or the BLAS wrapper's error. */
+lb_status lb_bench_blas_ns(const lb_bench_matrix *f32, int64_t batch, int threads,
+                           int64_t max_calls, double *ns);
 
 #endif
