@@ -2,26 +2,17 @@
 #include "formats/gguf.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "formats/cursor_internal.h"
 
 /* Smallest possible entries, used to bound counts before allocating for them. */
 #define KV_MIN_BYTES 13     /* key length (8) + value type (4) + a one-byte value */
 #define TENSOR_MIN_BYTES 32 /* name length (8) + n_dims (4) + one ne (8) + type (4) + offset (8) */
 #define STRING_MIN_BYTES 8  /* the length of an empty string */
-#define NAME_SHOWN_BYTES 64 /* longer keys and names are cut in messages */
-
-typedef struct parser {
-    const uint8_t *data;
-    uint64_t size;
-    uint64_t pos; /* invariant: pos <= size */
-    const char *path;
-    char where[NAME_SHOWN_BYTES * 4 + 64]; /* entry being parsed: "kv[3] 'general.name'" */
-} parser;
 
 /* Where each entry's fields start, kept only while parsing for messages about cross-entry
  * checks (duplicates, overlaps, data past the end). */
@@ -29,22 +20,6 @@ typedef struct tensor_pos {
     uint64_t name;
     uint64_t offset;
 } tensor_pos;
-
-static uint16_t load_le16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | (b[1] << 8));
-}
-
-static uint32_t load_le32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
-           ((uint32_t)b[3] << 24);
-}
-
-static uint64_t load_le64(const uint8_t *b)
-{
-    return (uint64_t)load_le32(b) | ((uint64_t)load_le32(b + 4) << 32);
-}
 
 /* Indexed by lb_gguf_type; size 0 for the types without a fixed size. */
 static const struct {
@@ -104,109 +79,34 @@ static uint64_t utf8_error_at(const uint8_t *s, uint64_t len)
     return len;
 }
 
-/* Copies a validated name for a message: control characters escaped (a message is one line),
- * long names cut at a character boundary. */
-static void format_name(char *dst, size_t cap, const char *name, uint64_t len)
+static void set_where(lb_cursor *p, const char *kind, int64_t index, const char *name, uint64_t len)
 {
-    size_t o = 0;
-    bool cut = len > NAME_SHOWN_BYTES;
-    uint64_t shown = cut ? NAME_SHOWN_BYTES : len;
-    while (cut && shown > 0 && ((uint8_t)name[shown] & 0xC0) == 0x80)
-        shown--;
-    for (uint64_t i = 0; i < shown && o + 8 < cap; i++) {
-        uint8_t c = (uint8_t)name[i];
-        if (c < 0x20 || c == 0x7F || c == '\'' || c == '\\')
-            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
-        else
-            dst[o++] = (char)c;
-    }
-    if (cut && o + 4 < cap) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
-}
-
-static void set_where(parser *p, const char *kind, int64_t index, const char *name, uint64_t len)
-{
-    char shown[NAME_SHOWN_BYTES * 4 + 8];
-    if (!kind) {
-        p->where[0] = '\0';
-        return;
-    }
-    if (!name) {
-        snprintf(p->where, sizeof p->where, "%s[%lld]", kind, (long long)index);
-        return;
-    }
-    format_name(shown, sizeof shown, name, len);
-    snprintf(p->where, sizeof p->where, "%s[%lld] '%s'", kind, (long long)index, shown);
-}
-
-/* Records "<path>: <where> <field> at offset <N>: <what>" and returns status. */
-static lb_status fail(const parser *p, lb_status status, uint64_t offset, const char *field,
-                      const char *fmt, ...) LB_PRINTF(5, 6);
-static lb_status fail(const parser *p, lb_status status, uint64_t offset, const char *field,
-                      const char *fmt, ...)
-{
-    char what[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
-    return lb_error(status, "%s: %s%s%s at offset %llu: %s", p->path, p->where,
-                    p->where[0] ? " " : "", field, (unsigned long long)offset, what);
-}
-
-static lb_status need(const parser *p, uint64_t bytes, const char *field)
-{
-    if (p->size - p->pos >= bytes)
-        return LB_OK;
-    return fail(p, LB_ERR_CORRUPT_FILE, p->pos, field,
-                "truncated: needs %llu bytes, the file has %llu left", (unsigned long long)bytes,
-                (unsigned long long)(p->size - p->pos));
-}
-
-static lb_status read_u32(parser *p, const char *field, uint32_t *out)
-{
-    lb_status status = need(p, 4, field);
-    if (status != LB_OK)
-        return status;
-    *out = load_le32(p->data + p->pos);
-    p->pos += 4;
-    return LB_OK;
-}
-
-static lb_status read_u64(parser *p, const char *field, uint64_t *out)
-{
-    lb_status status = need(p, 8, field);
-    if (status != LB_OK)
-        return status;
-    *out = load_le64(p->data + p->pos);
-    p->pos += 8;
-    return LB_OK;
+    char shown[LB_CURSOR_SHOWN_BYTES];
+    if (name)
+        lb_cursor_show_utf8(shown, sizeof shown, name, len);
+    lb_cursor_set_where(p, kind, index, name ? shown : NULL);
 }
 
 /* A gguf string; the result points into the buffer. */
-static lb_status read_string(parser *p, const char *field, lb_gguf_string *out)
+static lb_status read_string(lb_cursor *p, const char *field, lb_gguf_string *out)
 {
     char length_field[80];
     uint64_t start = p->pos, len;
     snprintf(length_field, sizeof length_field, "%s length", field);
-    lb_status status = read_u64(p, length_field, &len);
+    lb_status status = lb_cursor_u64(p, length_field, &len);
     if (status != LB_OK)
         return status;
     if (len > p->size - p->pos)
-        return fail(p, LB_ERR_CORRUPT_FILE, start, length_field,
-                    "length %llu exceeds the %llu bytes left in the file",
-                    (unsigned long long)len, (unsigned long long)(p->size - p->pos));
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, start, length_field,
+                              "length %llu exceeds the %llu bytes left in the file",
+                              (unsigned long long)len, (unsigned long long)(p->size - p->pos));
     out->len = len;
-    out->data = (const char *)p->data + p->pos;
-    p->pos += len;
+    out->data = (const char *)lb_cursor_take(p, len);
     return LB_OK;
 }
 
 /* A string that becomes a C string (key or tensor name): valid UTF-8 without NUL, copied. */
-static lb_status read_name(parser *p, const char *field, char **out, uint64_t *len)
+static lb_status read_name(lb_cursor *p, const char *field, char **out, uint64_t *len)
 {
     lb_gguf_string s;
     uint64_t start = p->pos;
@@ -215,12 +115,13 @@ static lb_status read_name(parser *p, const char *field, char **out, uint64_t *l
         return status;
     uint64_t bad = utf8_error_at((const uint8_t *)s.data, s.len);
     if (bad < s.len)
-        return fail(p, LB_ERR_CORRUPT_FILE, start, field,
-                    "not valid UTF-8 (byte 0x%02x at offset %llu)", (uint8_t)s.data[bad],
-                    (unsigned long long)(start + 8 + bad));
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, start, field,
+                              "not valid UTF-8 (byte 0x%02x at offset %llu)", (uint8_t)s.data[bad],
+                              (unsigned long long)(start + 8 + bad));
     if (!(*out = lb_strndup(s.data, (size_t)s.len)))
-        return fail(p, LB_ERR_NOMEM, start, field, "out of memory for the string (%llu bytes)",
-                    (unsigned long long)s.len + 1);
+        return lb_cursor_fail(p, LB_ERR_NOMEM, start, field,
+                              "out of memory for the string (%llu bytes)",
+                              (unsigned long long)s.len + 1);
     *len = s.len;
     return LB_OK;
 }
@@ -233,19 +134,19 @@ static void decode_scalar(lb_gguf_type type, const uint8_t *b, lb_gguf_value *v)
     switch (type) {
     case LB_GGUF_UINT8: v->v.u8 = b[0]; break;
     case LB_GGUF_INT8: v->v.i8 = (int8_t)b[0]; break;
-    case LB_GGUF_UINT16: v->v.u16 = load_le16(b); break;
-    case LB_GGUF_INT16: v->v.i16 = (int16_t)load_le16(b); break;
-    case LB_GGUF_UINT32: v->v.u32 = load_le32(b); break;
-    case LB_GGUF_INT32: v->v.i32 = (int32_t)load_le32(b); break;
+    case LB_GGUF_UINT16: v->v.u16 = lb_le_load16(b); break;
+    case LB_GGUF_INT16: v->v.i16 = (int16_t)lb_le_load16(b); break;
+    case LB_GGUF_UINT32: v->v.u32 = lb_le_load32(b); break;
+    case LB_GGUF_INT32: v->v.i32 = (int32_t)lb_le_load32(b); break;
     case LB_GGUF_FLOAT32:
-        bits32 = load_le32(b);
+        bits32 = lb_le_load32(b);
         memcpy(&v->v.f32, &bits32, 4);
         break;
     case LB_GGUF_BOOL: v->v.b = b[0] != 0; break;
-    case LB_GGUF_UINT64: v->v.u64 = load_le64(b); break;
-    case LB_GGUF_INT64: v->v.i64 = (int64_t)load_le64(b); break;
+    case LB_GGUF_UINT64: v->v.u64 = lb_le_load64(b); break;
+    case LB_GGUF_INT64: v->v.i64 = (int64_t)lb_le_load64(b); break;
     case LB_GGUF_FLOAT64:
-        bits64 = load_le64(b);
+        bits64 = lb_le_load64(b);
         memcpy(&v->v.f64, &bits64, 8);
         break;
     case LB_GGUF_STRING:
@@ -254,53 +155,54 @@ static void decode_scalar(lb_gguf_type type, const uint8_t *b, lb_gguf_value *v)
 }
 
 /* Scalars are decoded; a STRING value points into the buffer. */
-static lb_status read_scalar(parser *p, lb_gguf_type type, const char *field, lb_gguf_value *v)
+static lb_status read_scalar(lb_cursor *p, lb_gguf_type type, const char *field, lb_gguf_value *v)
 {
     if (type == LB_GGUF_STRING)
         return read_string(p, field, &v->v.str);
     size_t bytes = lb_gguf_type_size(type);
-    lb_status status = need(p, bytes, field);
+    uint64_t at = p->pos;
+    const uint8_t *b;
+    lb_status status = lb_cursor_bytes(p, bytes, field, &b);
     if (status != LB_OK)
         return status;
-    const uint8_t *b = p->data + p->pos;
     if (type == LB_GGUF_BOOL && b[0] > 1)
-        return fail(p, LB_ERR_CORRUPT_FILE, p->pos, field, "bool value %u is not 0 or 1", b[0]);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, at, field, "bool value %u is not 0 or 1",
+                              b[0]);
     decode_scalar(type, b, v);
-    p->pos += bytes;
     return LB_OK;
 }
 
-static lb_status read_array(parser *p, lb_gguf_value *v)
+static lb_status read_array(lb_cursor *p, lb_gguf_value *v)
 {
     uint64_t type_at = p->pos, count_at, count;
     uint32_t elem_type;
-    lb_status status = read_u32(p, "array type", &elem_type);
+    lb_status status = lb_cursor_u32(p, "array type", &elem_type);
     if (status != LB_OK)
         return status;
     if (elem_type == LB_GGUF_ARRAY)
-        return fail(p, LB_ERR_UNSUPPORTED, type_at, "array type",
-                    "arrays of arrays are not supported");
+        return lb_cursor_fail(p, LB_ERR_UNSUPPORTED, type_at, "array type",
+                              "arrays of arrays are not supported");
     if (elem_type > LB_GGUF_FLOAT64)
-        return fail(p, LB_ERR_CORRUPT_FILE, type_at, "array type", "unknown element type %u",
-                    elem_type);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, type_at, "array type",
+                              "unknown element type %u", elem_type);
     v->v.arr.elem_type = (lb_gguf_type)elem_type;
     count_at = p->pos;
-    if ((status = read_u64(p, "array count", &count)) != LB_OK)
+    if ((status = lb_cursor_u64(p, "array count", &count)) != LB_OK)
         return status;
     uint64_t left = p->size - p->pos;
     if (elem_type == LB_GGUF_STRING) {
         uint64_t bytes;
         if (count > left / STRING_MIN_BYTES)
-            return fail(p, LB_ERR_CORRUPT_FILE, count_at, "array count",
-                        "%llu strings cannot fit in the %llu bytes left in the file",
-                        (unsigned long long)count, (unsigned long long)left);
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, count_at, "array count",
+                                  "%llu strings cannot fit in the %llu bytes left in the file",
+                                  (unsigned long long)count, (unsigned long long)left);
         if (count > 0) {
             if (!lb_size_mul(count, sizeof(lb_gguf_string), &bytes) ||
                 !(v->v.arr.strings = lb_malloc((size_t)bytes)))
-                return fail(p, LB_ERR_NOMEM, count_at, "array count",
-                            "out of memory for %llu strings (%llu bytes)",
-                            (unsigned long long)count,
-                            (unsigned long long)(count * sizeof(lb_gguf_string)));
+                return lb_cursor_fail(p, LB_ERR_NOMEM, count_at, "array count",
+                                      "out of memory for %llu strings (%llu bytes)",
+                                      (unsigned long long)count,
+                                      (unsigned long long)(count * sizeof(lb_gguf_string)));
         }
         v->v.arr.count = count;
         v->v.arr.data = p->data + p->pos;
@@ -314,24 +216,25 @@ static lb_status read_array(parser *p, lb_gguf_value *v)
     }
     size_t elem_bytes = lb_gguf_type_size((lb_gguf_type)elem_type);
     if (count > left / elem_bytes)
-        return fail(p, LB_ERR_CORRUPT_FILE, count_at, "array count",
-                    "%llu elements of %zu bytes cannot fit in the %llu bytes left in the file",
-                    (unsigned long long)count, elem_bytes, (unsigned long long)left);
-    const uint8_t *elems = p->data + p->pos;
+        return lb_cursor_fail(
+            p, LB_ERR_CORRUPT_FILE, count_at, "array count",
+            "%llu elements of %zu bytes cannot fit in the %llu bytes left in the file",
+            (unsigned long long)count, elem_bytes, (unsigned long long)left);
+    const uint64_t elems_at = p->pos;
+    const uint8_t *elems = lb_cursor_take(p, count * elem_bytes); /* fits: checked above */
     if (elem_type == LB_GGUF_BOOL) {
         for (uint64_t i = 0; i < count; i++)
             if (elems[i] > 1)
-                return fail(p, LB_ERR_CORRUPT_FILE, p->pos + i, "array element",
-                            "bool value[%llu] = %u is not 0 or 1", (unsigned long long)i,
-                            elems[i]);
+                return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, elems_at + i, "array element",
+                                      "bool value[%llu] = %u is not 0 or 1", (unsigned long long)i,
+                                      elems[i]);
     }
     v->v.arr.count = count;
     v->v.arr.data = elems;
-    p->pos += count * elem_bytes; /* fits: checked by division above */
     return LB_OK;
 }
 
-static lb_status read_kv(parser *p, lb_gguf *g, int64_t index)
+static lb_status read_kv(lb_cursor *p, lb_gguf *g, int64_t index)
 {
     lb_gguf_kv *kv = &g->kv[index];
     uint64_t key_len, type_at, value_at;
@@ -342,10 +245,11 @@ static lb_status read_kv(parser *p, lb_gguf *g, int64_t index)
         return status;
     set_where(p, "kv", index, kv->key, key_len);
     type_at = p->pos;
-    if ((status = read_u32(p, "value type", &type)) != LB_OK)
+    if ((status = lb_cursor_u32(p, "value type", &type)) != LB_OK)
         return status;
     if (type > LB_GGUF_FLOAT64)
-        return fail(p, LB_ERR_CORRUPT_FILE, type_at, "value type", "unknown value type %u", type);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, type_at, "value type",
+                              "unknown value type %u", type);
     kv->value.type = (lb_gguf_type)type;
     value_at = p->pos;
     if (type == LB_GGUF_ARRAY)
@@ -356,19 +260,19 @@ static lb_status read_kv(parser *p, lb_gguf *g, int64_t index)
         return status;
     if (strcmp(kv->key, "general.alignment") == 0) {
         if (type != LB_GGUF_UINT32)
-            return fail(p, LB_ERR_CORRUPT_FILE, type_at, "value type",
-                        "general.alignment has type %s, must be UINT32",
-                        lb_gguf_type_name((lb_gguf_type)type));
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, type_at, "value type",
+                                  "general.alignment has type %s, must be UINT32",
+                                  lb_gguf_type_name((lb_gguf_type)type));
         uint32_t a = kv->value.v.u32;
         if (a == 0 || (a & (a - 1)) != 0)
-            return fail(p, LB_ERR_CORRUPT_FILE, value_at, "value",
-                        "alignment %u is not a nonzero power of two", a);
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, value_at, "value",
+                                  "alignment %u is not a nonzero power of two", a);
         g->alignment = a;
     }
     return LB_OK;
 }
 
-static lb_status read_tensor_info(parser *p, lb_gguf *g, int64_t index, tensor_pos *pos)
+static lb_status read_tensor_info(lb_cursor *p, lb_gguf *g, int64_t index, tensor_pos *pos)
 {
     lb_gguf_tensor_info *t = &g->tensors[index];
     uint64_t name_len, ne_at[LB_MAX_DIMS], at;
@@ -380,11 +284,11 @@ static lb_status read_tensor_info(parser *p, lb_gguf *g, int64_t index, tensor_p
         return status;
     set_where(p, "tensor", index, t->name, name_len);
     at = p->pos;
-    if ((status = read_u32(p, "n_dims", &n_dims)) != LB_OK)
+    if ((status = lb_cursor_u32(p, "n_dims", &n_dims)) != LB_OK)
         return status;
     if (n_dims < 1 || n_dims > LB_MAX_DIMS)
-        return fail(p, LB_ERR_CORRUPT_FILE, at, "n_dims", "n_dims %u is not in 1..%d", n_dims,
-                    LB_MAX_DIMS);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, at, "n_dims", "n_dims %u is not in 1..%d",
+                              n_dims, LB_MAX_DIMS);
     t->n_dims = (int)n_dims;
     for (int d = 0; d < LB_MAX_DIMS; d++)
         t->ne[d] = 1;
@@ -394,39 +298,39 @@ static lb_status read_tensor_info(parser *p, lb_gguf *g, int64_t index, tensor_p
         int64_t count;
         snprintf(field, sizeof field, "ne[%u]", d);
         ne_at[d] = p->pos;
-        if ((status = read_u64(p, field, &ne)) != LB_OK)
+        if ((status = lb_cursor_u64(p, field, &ne)) != LB_OK)
             return status;
         if (ne > (uint64_t)INT64_MAX)
-            return fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field, "dimension %lld is negative",
-                        (long long)ne);
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,
+                                  "dimension %lld is negative", (long long)ne);
         t->ne[d] = (int64_t)ne;
         if (!lb_tensor_count((int)d + 1, t->ne, &count))
-            return fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,
-                        "element count overflows int64 at dimension %llu",
-                        (unsigned long long)ne);
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,
+                                  "element count overflows int64 at dimension %llu",
+                                  (unsigned long long)ne);
     }
     at = p->pos;
-    if ((status = read_u32(p, "type", &type_id)) != LB_OK)
+    if ((status = lb_cursor_u32(p, "type", &type_id)) != LB_OK)
         return status;
     const lb_type_info *info = lb_type_get(type_id);
     if (!info)
-        return fail(p, LB_ERR_UNSUPPORTED, at, "type", "unknown or unsupported tensor type id %u",
-                    type_id);
+        return lb_cursor_fail(p, LB_ERR_UNSUPPORTED, at, "type",
+                              "unknown or unsupported tensor type id %u", type_id);
     t->type = info->type;
     if (t->ne[0] % info->block_size != 0)
-        return fail(p, LB_ERR_CORRUPT_FILE, ne_at[0], "ne[0]",
-                    "row length %lld is not a multiple of the %s block size %lld",
-                    (long long)t->ne[0], info->name, (long long)info->block_size);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[0], "ne[0]",
+                              "row length %lld is not a multiple of the %s block size %lld",
+                              (long long)t->ne[0], info->name, (long long)info->block_size);
     if (!lb_tensor_bytes(t->type, t->n_dims, t->ne, &t->nbytes))
-        return fail(p, LB_ERR_CORRUPT_FILE, ne_at[0], "ne[0]",
-                    "size in bytes of this %s tensor overflows", info->name);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[0], "ne[0]",
+                              "size in bytes of this %s tensor overflows", info->name);
     pos->offset = p->pos;
-    if ((status = read_u64(p, "offset", &t->offset)) != LB_OK)
+    if ((status = lb_cursor_u64(p, "offset", &t->offset)) != LB_OK)
         return status;
     if (t->offset % g->alignment != 0)
-        return fail(p, LB_ERR_CORRUPT_FILE, pos->offset, "offset",
-                    "offset %llu is not a multiple of the alignment %u",
-                    (unsigned long long)t->offset, g->alignment);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, pos->offset, "offset",
+                              "offset %llu is not a multiple of the alignment %u",
+                              (unsigned long long)t->offset, g->alignment);
     return LB_OK;
 }
 
@@ -459,13 +363,14 @@ static void find_repeat(name_ref *refs, int64_t n, int64_t *later, int64_t *firs
     }
 }
 
-static lb_status check_duplicate_keys(parser *p, lb_gguf *g, const uint64_t *key_at)
+static lb_status check_duplicate_keys(lb_cursor *p, lb_gguf *g, const uint64_t *key_at)
 {
     int64_t later, first;
     name_ref *refs = lb_malloc((size_t)g->n_kv * sizeof *refs + 1);
     if (!refs)
-        return fail(p, LB_ERR_NOMEM, 16, "n_kv", "out of memory sorting %lld keys (%zu bytes)",
-                    (long long)g->n_kv, (size_t)g->n_kv * sizeof *refs + 1);
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 16, "n_kv",
+                              "out of memory sorting %lld keys (%zu bytes)", (long long)g->n_kv,
+                              (size_t)g->n_kv * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_kv; i++)
         refs[i] = (name_ref){g->kv[i].key, i};
     find_repeat(refs, g->n_kv, &later, &first);
@@ -473,18 +378,18 @@ static lb_status check_duplicate_keys(parser *p, lb_gguf *g, const uint64_t *key
     if (later < 0)
         return LB_OK;
     set_where(p, "kv", later, g->kv[later].key, strlen(g->kv[later].key));
-    return fail(p, LB_ERR_CORRUPT_FILE, key_at[later], "key", "duplicate of kv[%lld]",
-                (long long)first);
+    return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, key_at[later], "key", "duplicate of kv[%lld]",
+                          (long long)first);
 }
 
-static lb_status check_duplicate_names(parser *p, lb_gguf *g, const tensor_pos *pos)
+static lb_status check_duplicate_names(lb_cursor *p, lb_gguf *g, const tensor_pos *pos)
 {
     int64_t later, first;
     name_ref *refs = lb_malloc((size_t)g->n_tensors * sizeof *refs + 1);
     if (!refs)
-        return fail(p, LB_ERR_NOMEM, 8, "n_tensors",
-                    "out of memory sorting %lld tensor names (%zu bytes)", (long long)g->n_tensors,
-                    (size_t)g->n_tensors * sizeof *refs + 1);
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors",
+                              "out of memory sorting %lld tensor names (%zu bytes)",
+                              (long long)g->n_tensors, (size_t)g->n_tensors * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_tensors; i++)
         refs[i] = (name_ref){g->tensors[i].name, i};
     find_repeat(refs, g->n_tensors, &later, &first);
@@ -492,8 +397,8 @@ static lb_status check_duplicate_names(parser *p, lb_gguf *g, const tensor_pos *
     if (later < 0)
         return LB_OK;
     set_where(p, "tensor", later, g->tensors[later].name, strlen(g->tensors[later].name));
-    return fail(p, LB_ERR_CORRUPT_FILE, pos[later].name, "name", "duplicate of tensor[%lld]",
-                (long long)first);
+    return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, pos[later].name, "name",
+                          "duplicate of tensor[%lld]", (long long)first);
 }
 
 typedef struct span_ref {
@@ -512,26 +417,27 @@ static int compare_span_refs(const void *a, const void *b)
 /* Every tensor's bytes must lie inside the file and no two may share a byte (llama.cpp is
  * stricter and wants each offset to equal the aligned running total; lowbit accepts any
  * non-overlapping layout so files with reordered data still load). */
-static lb_status check_tensor_data(parser *p, lb_gguf *g, const tensor_pos *pos)
+static lb_status check_tensor_data(lb_cursor *p, lb_gguf *g, const tensor_pos *pos)
 {
     lb_status status = LB_OK;
     int64_t n_spans = 0, widest = -1; /* widest: the span reaching furthest so far */
     span_ref *spans = lb_malloc((size_t)g->n_tensors * sizeof *spans + 1);
     if (!spans)
-        return fail(p, LB_ERR_NOMEM, 8, "n_tensors",
-                    "out of memory sorting %lld tensor spans (%zu bytes)", (long long)g->n_tensors,
-                    (size_t)g->n_tensors * sizeof *spans + 1);
+        return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors",
+                              "out of memory sorting %lld tensor spans (%zu bytes)",
+                              (long long)g->n_tensors, (size_t)g->n_tensors * sizeof *spans + 1);
     for (int64_t i = 0; i < g->n_tensors; i++) {
         lb_gguf_tensor_info *t = &g->tensors[i];
         uint64_t begin, end;
         if (!lb_size_add(g->data_offset, t->offset, &begin) ||
             !lb_size_add(begin, t->nbytes, &end) || end > p->size) {
             set_where(p, "tensor", i, t->name, strlen(t->name));
-            status = fail(p, LB_ERR_CORRUPT_FILE, pos[i].offset, "offset",
-                          "%llu bytes at offset %llu of the data section run past the end of "
-                          "the file (%llu bytes, data section at %llu)",
-                          (unsigned long long)t->nbytes, (unsigned long long)t->offset,
-                          (unsigned long long)p->size, (unsigned long long)g->data_offset);
+            status =
+                lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, pos[i].offset, "offset",
+                               "%llu bytes at offset %llu of the data section run past the end of "
+                               "the file (%llu bytes, data section at %llu)",
+                               (unsigned long long)t->nbytes, (unsigned long long)t->offset,
+                               (unsigned long long)p->size, (unsigned long long)g->data_offset);
             goto done;
         }
         t->data = p->data + begin;
@@ -543,13 +449,15 @@ static lb_status check_tensor_data(parser *p, lb_gguf *g, const tensor_pos *pos)
         if (widest >= 0 && spans[k].begin < spans[widest].end) {
             int64_t i = spans[k].index, j = spans[widest].index;
             set_where(p, "tensor", i, g->tensors[i].name, strlen(g->tensors[i].name));
-            char other[NAME_SHOWN_BYTES * 4 + 8];
-            format_name(other, sizeof other, g->tensors[j].name, strlen(g->tensors[j].name));
-            status = fail(p, LB_ERR_CORRUPT_FILE, pos[i].offset, "offset",
-                          "data [%llu, %llu) overlaps tensor[%lld] '%s' at [%llu, %llu)",
-                          (unsigned long long)spans[k].begin, (unsigned long long)spans[k].end,
-                          (long long)j, other, (unsigned long long)spans[widest].begin,
-                          (unsigned long long)spans[widest].end);
+            char other[LB_CURSOR_SHOWN_BYTES];
+            lb_cursor_show_utf8(other, sizeof other, g->tensors[j].name,
+                                strlen(g->tensors[j].name));
+            status =
+                lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, pos[i].offset, "offset",
+                               "data [%llu, %llu) overlaps tensor[%lld] '%s' at [%llu, %llu)",
+                               (unsigned long long)spans[k].begin, (unsigned long long)spans[k].end,
+                               (long long)j, other, (unsigned long long)spans[widest].begin,
+                               (unsigned long long)spans[widest].end);
             goto done;
         }
         if (widest < 0 || spans[k].end > spans[widest].end)
@@ -560,44 +468,45 @@ done:
     return status;
 }
 
-static lb_status read_header(parser *p, lb_gguf *g)
+static lb_status read_header(lb_cursor *p, lb_gguf *g)
 {
     uint64_t n_tensors, n_kv, left;
-    lb_status status = need(p, 4, "magic");
+    lb_status status = lb_cursor_need(p, 4, "magic");
     if (status != LB_OK)
         return status;
     const uint8_t *m = p->data;
     if (memcmp(m, "GGUF", 4) != 0)
-        return fail(p, LB_ERR_CORRUPT_FILE, 0, "magic",
-                    "not a GGUF file (bytes %02x %02x %02x %02x, expected 47 47 55 46 \"GGUF\")",
-                    m[0], m[1], m[2], m[3]);
+        return lb_cursor_fail(
+            p, LB_ERR_CORRUPT_FILE, 0, "magic",
+            "not a GGUF file (bytes %02x %02x %02x %02x, expected 47 47 55 46 \"GGUF\")", m[0],
+            m[1], m[2], m[3]);
     p->pos = 4;
-    if ((status = read_u32(p, "version", &g->version)) != LB_OK)
+    if ((status = lb_cursor_u32(p, "version", &g->version)) != LB_OK)
         return status;
     uint32_t swapped = __builtin_bswap32(g->version);
     if ((g->version & 0xFFFF) == 0 && swapped >= 1 && swapped <= 3)
-        return fail(p, LB_ERR_UNSUPPORTED, 4, "version",
-                    "big-endian GGUF (version %u with its bytes swapped) is not supported",
-                    swapped);
+        return lb_cursor_fail(
+            p, LB_ERR_UNSUPPORTED, 4, "version",
+            "big-endian GGUF (version %u with its bytes swapped) is not supported", swapped);
     if (g->version == 1)
-        return fail(p, LB_ERR_UNSUPPORTED, 4, "version",
-                    "GGUF version 1 (32-bit counts) is not supported; convert it to v3");
+        return lb_cursor_fail(p, LB_ERR_UNSUPPORTED, 4, "version",
+                              "GGUF version 1 (32-bit counts) is not supported; convert it to v3");
     if (g->version != 2 && g->version != 3)
-        return fail(p, LB_ERR_UNSUPPORTED, 4, "version",
-                    "GGUF version %u is not supported (only 2 and 3)", g->version);
-    if ((status = read_u64(p, "n_tensors", &n_tensors)) != LB_OK ||
-        (status = read_u64(p, "n_kv", &n_kv)) != LB_OK)
+        return lb_cursor_fail(p, LB_ERR_UNSUPPORTED, 4, "version",
+                              "GGUF version %u is not supported (only 2 and 3)", g->version);
+    if ((status = lb_cursor_u64(p, "n_tensors", &n_tensors)) != LB_OK ||
+        (status = lb_cursor_u64(p, "n_kv", &n_kv)) != LB_OK)
         return status;
     /* Bounds the allocation for the entries; n_tensors is bounded after the metadata. */
     left = p->size - p->pos;
     if (n_kv > left / KV_MIN_BYTES)
-        return fail(p, LB_ERR_CORRUPT_FILE, 16, "n_kv",
-                    "%llu key-value pairs cannot fit in the %llu bytes after the header "
-                    "(truncated file or corrupt count)",
-                    (unsigned long long)n_kv, (unsigned long long)left);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, 16, "n_kv",
+                              "%llu key-value pairs cannot fit in the %llu bytes after the header "
+                              "(truncated file or corrupt count)",
+                              (unsigned long long)n_kv, (unsigned long long)left);
     if (n_tensors > (uint64_t)INT64_MAX)
-        return fail(p, LB_ERR_CORRUPT_FILE, 8, "n_tensors", "count %llu is past INT64_MAX",
-                    (unsigned long long)n_tensors);
+        return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, 8, "n_tensors",
+                              "count %llu is past INT64_MAX", (unsigned long long)n_tensors);
     g->n_tensors = (int64_t)n_tensors;
     g->n_kv = (int64_t)n_kv;
     return LB_OK;
@@ -606,7 +515,8 @@ static lb_status read_header(parser *p, lb_gguf *g)
 /* Parses the whole file into g (whose path and file are set); on error the caller closes g. */
 static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
 {
-    parser p = {.data = data, .size = size, .path = g->path};
+    lb_cursor p;
+    lb_cursor_init(&p, g->path, data, size);
     uint64_t *key_at = NULL, info_end;
     tensor_pos *tensor_at = NULL;
     int64_t n_kv, n_tensors;
@@ -621,9 +531,9 @@ static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
     g->kv = lb_calloc((size_t)n_kv, sizeof *g->kv);
     key_at = lb_malloc((size_t)n_kv * sizeof *key_at + 1);
     if (!g->kv || !key_at) {
-        status = fail(&p, LB_ERR_NOMEM, 16, "n_kv",
-                      "out of memory for %lld key/value pairs (%zu bytes)", (long long)n_kv,
-                      (size_t)n_kv * (sizeof *g->kv + sizeof *key_at));
+        status = lb_cursor_fail(&p, LB_ERR_NOMEM, 16, "n_kv",
+                                "out of memory for %lld key/value pairs (%zu bytes)",
+                                (long long)n_kv, (size_t)n_kv * (sizeof *g->kv + sizeof *key_at));
         goto done;
     }
     g->n_kv = n_kv;
@@ -638,18 +548,18 @@ static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
 
     /* Bounds the allocation for the tensor infos by what is left after the metadata. */
     if ((uint64_t)n_tensors > (p.size - p.pos) / TENSOR_MIN_BYTES) {
-        status = fail(&p, LB_ERR_CORRUPT_FILE, 8, "n_tensors",
-                      "%lld tensor infos cannot fit in the %llu bytes after the metadata "
-                      "(truncated file or corrupt count)",
-                      (long long)n_tensors, (unsigned long long)(p.size - p.pos));
+        status = lb_cursor_fail(&p, LB_ERR_CORRUPT_FILE, 8, "n_tensors",
+                                "%lld tensor infos cannot fit in the %llu bytes after the metadata "
+                                "(truncated file or corrupt count)",
+                                (long long)n_tensors, (unsigned long long)(p.size - p.pos));
         goto done;
     }
     g->tensors = lb_calloc((size_t)n_tensors, sizeof *g->tensors);
     tensor_at = lb_malloc((size_t)n_tensors * sizeof *tensor_at + 1);
     if (!g->tensors || !tensor_at) {
-        status = fail(&p, LB_ERR_NOMEM, 8, "n_tensors",
-                      "out of memory for %lld tensor infos (%zu bytes)", (long long)n_tensors,
-                      (size_t)n_tensors * (sizeof *g->tensors + sizeof *tensor_at));
+        status = lb_cursor_fail(
+            &p, LB_ERR_NOMEM, 8, "n_tensors", "out of memory for %lld tensor infos (%zu bytes)",
+            (long long)n_tensors, (size_t)n_tensors * (sizeof *g->tensors + sizeof *tensor_at));
         goto done;
     }
     g->n_tensors = n_tensors;
@@ -662,15 +572,17 @@ static lb_status parse(lb_gguf *g, const uint8_t *data, uint64_t size)
 
     info_end = p.pos;
     if (!lb_size_align(info_end, g->alignment, &g->data_offset)) {
-        status = fail(&p, LB_ERR_CORRUPT_FILE, info_end, "padding", "data offset overflows");
+        status =
+            lb_cursor_fail(&p, LB_ERR_CORRUPT_FILE, info_end, "padding", "data offset overflows");
         goto done;
     }
     if (n_tensors > 0 && g->data_offset > p.size) {
-        status = fail(&p, LB_ERR_CORRUPT_FILE, info_end, "padding",
-                      "file ends inside the padding before the data section (%llu of %llu "
-                      "bytes present)",
-                      (unsigned long long)(p.size - info_end),
-                      (unsigned long long)(g->data_offset - info_end));
+        status =
+            lb_cursor_fail(&p, LB_ERR_CORRUPT_FILE, info_end, "padding",
+                           "file ends inside the padding before the data section (%llu of %llu "
+                           "bytes present)",
+                           (unsigned long long)(p.size - info_end),
+                           (unsigned long long)(g->data_offset - info_end));
         goto done;
     }
     status = check_tensor_data(&p, g, tensor_at);

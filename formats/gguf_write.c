@@ -5,6 +5,7 @@
 
 #include "common/alloc.h"
 #include "formats/atomic_file.h"
+#include "formats/cursor_internal.h"
 
 #define ALIGNMENT_KEY "general.alignment"
 
@@ -44,20 +45,6 @@ typedef struct string_list {
     const uint32_t *lengths;
     const lb_gguf_string *gguf_strings;
 } string_list;
-
-static uint8_t *put_u32(uint8_t *dst, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        dst[i] = (uint8_t)(v >> (8 * i));
-    return dst + 4;
-}
-
-static uint8_t *put_u64(uint8_t *dst, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        dst[i] = (uint8_t)(v >> (8 * i));
-    return dst + 8;
-}
 
 static uint8_t *put_bytes(uint8_t *dst, const void *src, uint64_t n)
 {
@@ -164,11 +151,8 @@ static lb_status add_kv(lb_gguf_writer *w, const char *key, uint8_t *bytes, uint
     if (strcmp(key, ALIGNMENT_KEY) == 0) {
         /* The alignment is the writer's: a copied key must agree with it, or the layout and
          * the header would disagree. */
-        uint32_t type = bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 |
-                        (uint32_t)bytes[3] << 24;
-        uint32_t value = nbytes == 8 ? (bytes[4] | (uint32_t)bytes[5] << 8 |
-                                        (uint32_t)bytes[6] << 16 | (uint32_t)bytes[7] << 24)
-                                     : 0;
+        uint32_t type = lb_le_load32(bytes);
+        uint32_t value = nbytes == 8 ? lb_le_load32(bytes + 4) : 0;
         if (type != LB_GGUF_UINT32 || value != w->alignment) {
             status = lb_error(LB_ERR_INVALID_ARG,
                               "gguf writer: %s must be a UINT32 equal to the writer's alignment "
@@ -211,7 +195,7 @@ static lb_status set_scalar(lb_gguf_writer *w, const char *key, lb_gguf_type typ
     lb_status status = alloc_value(4 + size, &bytes);
     if (status != LB_OK)
         return status;
-    p = put_u32(bytes, type);
+    p = lb_le_store32(bytes, type);
     for (size_t i = 0; i < size; i++)
         p[i] = (uint8_t)(bits >> (8 * i));
     return add_kv(w, key, bytes, 4 + size);
@@ -290,8 +274,8 @@ lb_status lb_gguf_writer_set_string_n(lb_gguf_writer *w, const char *key, const 
         return lb_error(LB_ERR_INVALID_ARG, "gguf writer: key '%s': string too long", key);
     if ((status = alloc_value(nbytes, &bytes)) != LB_OK)
         return status;
-    p = put_u32(bytes, LB_GGUF_STRING);
-    p = put_u64(p, len);
+    p = lb_le_store32(bytes, LB_GGUF_STRING);
+    p = lb_le_store64(p, len);
     put_bytes(p, v, len);
     return add_kv(w, key, bytes, nbytes);
 }
@@ -324,9 +308,9 @@ static lb_status set_scalar_array(lb_gguf_writer *w, const char *key, lb_gguf_ty
         return lb_error(LB_ERR_INVALID_ARG, "gguf writer: key '%s': array too large", key);
     if ((status = alloc_value(nbytes, &bytes)) != LB_OK)
         return status;
-    p = put_u32(bytes, LB_GGUF_ARRAY);
-    p = put_u32(p, elem_type);
-    p = put_u64(p, count);
+    p = lb_le_store32(bytes, LB_GGUF_ARRAY);
+    p = lb_le_store32(p, elem_type);
+    p = lb_le_store64(p, count);
     if (raw_le) {
         put_bytes(p, data, payload);
     } else if (elem_type == LB_GGUF_BOOL) {
@@ -391,14 +375,14 @@ static lb_status set_strings(lb_gguf_writer *w, const char *key, const string_li
     }
     if ((status = alloc_value(nbytes, &bytes)) != LB_OK)
         return status;
-    p = put_u32(bytes, LB_GGUF_ARRAY);
-    p = put_u32(p, LB_GGUF_STRING);
-    p = put_u64(p, count);
+    p = lb_le_store32(bytes, LB_GGUF_ARRAY);
+    p = lb_le_store32(p, LB_GGUF_STRING);
+    p = lb_le_store64(p, count);
     for (uint64_t i = 0; i < count; i++) {
         const char *s;
         uint64_t len;
         string_at(list, i, &s, &len);
-        p = put_u64(p, len);
+        p = lb_le_store64(p, len);
         p = put_bytes(p, s, len);
     }
     return add_kv(w, key, bytes, nbytes);
@@ -491,14 +475,14 @@ lb_status lb_gguf_writer_add_tensor_producer(lb_gguf_writer *w, const char *name
 static lb_status write_u32(lb_atomic_file *f, uint32_t v)
 {
     uint8_t b[4];
-    put_u32(b, v);
+    lb_le_store32(b, v);
     return lb_atomic_file_write(f, b, sizeof b);
 }
 
 static lb_status write_u64(lb_atomic_file *f, uint64_t v)
 {
     uint8_t b[8];
-    put_u64(b, v);
+    lb_le_store64(b, v);
     return lb_atomic_file_write(f, b, sizeof b);
 }
 

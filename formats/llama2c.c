@@ -3,12 +3,12 @@
 
 #include <assert.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "formats/cursor_internal.h"
 
 #define HEADER_FIELDS 7
 #define HEADER_BYTES (HEADER_FIELDS * 4)
@@ -85,56 +85,17 @@ typedef struct layout {
     uint64_t total;              /* expected file size */
 } layout;
 
-/* Records "<path>: <field> at offset <N>: <what>" unless path is NULL (probing must leave
- * the caller's last message alone), and returns status. */
-static lb_status fail(const char *path, lb_status status, const char *field, uint64_t offset,
-                      const char *fmt, ...) LB_PRINTF(5, 6);
-static lb_status fail(const char *path, lb_status status, const char *field, uint64_t offset,
-                      const char *fmt, ...)
-{
-    if (!path)
-        return status;
-    char what[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
-    return lb_error(status, "%s: %s at offset %llu: %s", path, field, (unsigned long long)offset,
-                    what);
-}
-
-static uint32_t load_le32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
-           ((uint32_t)b[3] << 24);
-}
-
-/* Two's-complement int32 without relying on implementation-defined conversion. */
-static int64_t load_le_i32(const uint8_t *b)
-{
-    uint32_t u = load_le32(b);
-    return u < 0x80000000u ? (int64_t)u : (int64_t)u - ((int64_t)1 << 32);
-}
-
-static float load_le_f32(const uint8_t *b)
-{
-    uint32_t u = load_le32(b);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static lb_status check_range(const char *path, int field, int64_t value, int64_t max)
+static lb_status check_range(const lb_cursor *c, int field, int64_t value, int64_t max)
 {
     char name[32];
     snprintf(name, sizeof name, "header.%s", header_fields[field]);
     if (value <= 0)
-        return fail(path, LB_ERR_CORRUPT_FILE, name, (uint64_t)field * 4,
-                    "%lld is not positive", (long long)value);
+        return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, (uint64_t)field * 4, name,
+                              "%lld is not positive", (long long)value);
     if (value > max)
-        return fail(path, LB_ERR_CORRUPT_FILE, name, (uint64_t)field * 4,
-                    "%s%lld exceeds the limit of %lld", field == 5 ? "magnitude " : "",
-                    (long long)value, (long long)max);
+        return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, (uint64_t)field * 4, name,
+                              "%s%lld exceeds the limit of %lld", field == 5 ? "magnitude " : "",
+                              (long long)value, (long long)max);
     return LB_OK;
 }
 
@@ -147,21 +108,21 @@ static void set_shape(layout *l, int a, int n_dims, int64_t ne0, int64_t ne1, ui
 }
 
 /* Validates the header and computes where every array lies; does not look past the header.
- * `path` NULL: no message. */
-static lb_status read_layout(const char *path, const uint8_t *data, uint64_t size, layout *l)
+ * A cursor without a path: no message. */
+static lb_status read_layout(lb_cursor *c, layout *l)
 {
     int64_t h[HEADER_FIELDS];
     memset(l, 0, sizeof *l);
     for (int i = 0; i < HEADER_FIELDS; i++) {
-        uint64_t at = (uint64_t)i * 4;
-        if (size < at + 4) {
+        const uint8_t *b = lb_cursor_take(c, 4);
+        if (!b) {
             char name[32];
             snprintf(name, sizeof name, "header.%s", header_fields[i]);
-            return fail(path, LB_ERR_CORRUPT_FILE, name, at,
-                        "truncated: the file has %llu bytes, the header needs %d",
-                        (unsigned long long)size, HEADER_BYTES);
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, (uint64_t)i * 4, name,
+                                  "truncated: the file has %llu bytes, the header needs %d",
+                                  (unsigned long long)c->size, HEADER_BYTES);
         }
-        h[i] = load_le_i32(data + at);
+        h[i] = lb_le_load_i32(b);
     }
     const int64_t dim = h[0], hidden = h[1], n_layers = h[2], n_heads = h[3], n_kv_heads = h[4];
     const int64_t seq_len = h[6];
@@ -171,22 +132,23 @@ static lb_status read_layout(const char *path, const uint8_t *data, uint64_t siz
                                                   MAX_DIM, MAX_VOCAB, MAX_SEQ_LEN};
     lb_status status;
     for (int i = 0; i < HEADER_FIELDS; i++)
-        if ((status = check_range(path, i, i == 5 ? vocab : h[i], limits[i])) != LB_OK)
+        if ((status = check_range(c, i, i == 5 ? vocab : h[i], limits[i])) != LB_OK)
             return status;
     if (dim % n_heads != 0)
-        return fail(path, LB_ERR_CORRUPT_FILE, "header.n_heads", 12,
-                    "dim %lld is not divisible by n_heads %lld", (long long)dim,
-                    (long long)n_heads);
+        return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, 12, "header.n_heads",
+                              "dim %lld is not divisible by n_heads %lld", (long long)dim,
+                              (long long)n_heads);
     if (n_heads % n_kv_heads != 0)
-        return fail(path, LB_ERR_CORRUPT_FILE, "header.n_kv_heads", 16,
-                    "n_heads %lld is not divisible by n_kv_heads %lld", (long long)n_heads,
-                    (long long)n_kv_heads);
+        return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, 16, "header.n_kv_heads",
+                              "n_heads %lld is not divisible by n_kv_heads %lld",
+                              (long long)n_heads, (long long)n_kv_heads);
     const int64_t head_size = dim / n_heads;
     if (head_size % 2 != 0)
-        return fail(path, LB_ERR_CORRUPT_FILE, "header.n_heads", 12,
-                    "head size %lld (dim %lld / n_heads %lld) is odd; rotary embedding pairs "
-                    "dimensions",
-                    (long long)head_size, (long long)dim, (long long)n_heads);
+        return lb_cursor_fail(
+            c, LB_ERR_CORRUPT_FILE, 12, "header.n_heads",
+            "head size %lld (dim %lld / n_heads %lld) is odd; rotary embedding pairs "
+            "dimensions",
+            (long long)head_size, (long long)dim, (long long)n_heads);
     const int64_t kv_dim = head_size * n_kv_heads;
 
     lb_hparams *hp = &l->hp;
@@ -227,8 +189,8 @@ static lb_status read_layout(const char *path, const uint8_t *data, uint64_t siz
             !lb_size_mul(elems, sizeof(float), &l->bytes[a]) ||
             !lb_size_mul(l->bytes[a], l->count[a], &array_bytes) ||
             !lb_size_add(pos, array_bytes, &l->total))
-            return fail(path, LB_ERR_CORRUPT_FILE, "header", 0,
-                        "the size of %s overflows 64 bits", arrays[a].name);
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, 0, "header",
+                                  "the size of %s overflows 64 bits", arrays[a].name);
         l->offset[a] = pos;
         pos = l->total;
     }
@@ -244,13 +206,15 @@ static void tensor_name(char *dst, size_t cap, int a, uint64_t layer)
 }
 
 /* The file must end exactly where the last array does. */
-static lb_status check_size(const char *path, const layout *l, uint64_t size)
+static lb_status check_size(const lb_cursor *c, const layout *l)
 {
+    const uint64_t size = c->size;
     if (size > l->total)
-        return fail(path, LB_ERR_CORRUPT_FILE, "end of tensors", l->total,
-                    "%llu trailing bytes (the header implies a file of %llu bytes, it has %llu)",
-                    (unsigned long long)(size - l->total), (unsigned long long)l->total,
-                    (unsigned long long)size);
+        return lb_cursor_fail(
+            c, LB_ERR_CORRUPT_FILE, l->total, "end of tensors",
+            "%llu trailing bytes (the header implies a file of %llu bytes, it has %llu)",
+            (unsigned long long)(size - l->total), (unsigned long long)l->total,
+            (unsigned long long)size);
     if (size == l->total)
         return LB_OK;
     for (int a = 0; a < ARR_COUNT; a++) {
@@ -262,23 +226,26 @@ static lb_status check_size(const char *path, const layout *l, uint64_t size)
         char name[80], field[96];
         tensor_name(name, sizeof name, a, layer);
         snprintf(field, sizeof field, "tensor '%s'", name);
-        return fail(path, LB_ERR_CORRUPT_FILE, field, at,
-                    "truncated: needs %llu bytes, the file has %llu left (the header implies "
-                    "%llu bytes in all)",
-                    (unsigned long long)l->bytes[a], (unsigned long long)(size - at),
-                    (unsigned long long)l->total);
+        return lb_cursor_fail(
+            c, LB_ERR_CORRUPT_FILE, at, field,
+            "truncated: needs %llu bytes, the file has %llu left (the header implies "
+            "%llu bytes in all)",
+            (unsigned long long)l->bytes[a], (unsigned long long)(size - at),
+            (unsigned long long)l->total);
     }
     /* The last array ends at l->total > size, so the loop returned. */
     assert(false);
-    return fail(path, LB_ERR_CORRUPT_FILE, "end of tensors", size, "size mismatch");
+    return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, size, "end of tensors", "size mismatch");
 }
 
 bool lb_llama2c_probe(const void *data, uint64_t size)
 {
     layout l;
-    if (!data || read_layout(NULL, data, size, &l) != LB_OK)
+    lb_cursor c;
+    lb_cursor_init(&c, NULL, data, size);
+    if (!data || read_layout(&c, &l) != LB_OK)
         return false;
-    return check_size(NULL, &l, size) == LB_OK;
+    return check_size(&c, &l) == LB_OK;
 }
 
 static lb_status build_tensors(lb_llama2c *m, const layout *l, const uint8_t *data)
@@ -335,9 +302,11 @@ static lb_status build_tensors(lb_llama2c *m, const layout *l, const uint8_t *da
 static lb_status parse_model(lb_llama2c *m, const uint8_t *data, uint64_t size)
 {
     layout l;
-    lb_status status = read_layout(m->path, data, size, &l);
+    lb_cursor c;
+    lb_cursor_init(&c, m->path, data, size);
+    lb_status status = read_layout(&c, &l);
     if (status == LB_OK)
-        status = check_size(m->path, &l, size);
+        status = check_size(&c, &l);
     if (status != LB_OK)
         return status;
     m->hparams = l.hp;
@@ -417,48 +386,45 @@ static bool is_byte_piece(const uint8_t *s, uint64_t len)
     return len == 6 && memcmp(s, "<0x", 3) == 0 && is_hex(s[3]) && is_hex(s[4]) && s[5] == '>';
 }
 
-/* Walks the token records. With vocab NULL it only validates and counts; with a vocab of the
- * counted size it stores the translated tokens, using `buffer` (3 * max_len + 1 bytes). */
-static lb_status walk_tokens(const char *path, const uint8_t *data, uint64_t size,
-                             int64_t max_len, lb_vocab *vocab, char *buffer, int64_t *count)
+/* Walks the token records after max_token_length. With vocab NULL it only validates and
+ * counts; with a vocab of the counted size it stores the translated tokens, using `buffer`
+ * (3 * max_len + 1 bytes). */
+static lb_status walk_tokens(lb_cursor *c, int64_t max_len, lb_vocab *vocab, char *buffer,
+                             int64_t *count)
 {
     static const char space_piece[] = "\xE2\x96\x81"; /* U+2581, SentencePiece's space */
-    uint64_t pos = 4;
     int64_t i = 0;
     char field[64];
-    while (pos < size) {
-        uint64_t left = size - pos;
-        if (left < 4) {
-            snprintf(field, sizeof field, "token[%lld] score", (long long)i);
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos,
-                        "truncated: needs 4 bytes, the file has %llu left",
-                        (unsigned long long)left);
-        }
-        float score = load_le_f32(data + pos);
-        if (!isfinite(score)) {
-            snprintf(field, sizeof field, "token[%lld] score", (long long)i);
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos, "not a finite number");
-        }
+    lb_status status;
+    c->pos = 4;
+    while (c->pos < c->size) {
+        const uint64_t pos = c->pos;
+        float score;
+        int32_t len32;
+        snprintf(field, sizeof field, "token[%lld] score", (long long)i);
+        if ((status = lb_cursor_f32(c, field, &score)) != LB_OK)
+            return status;
+        if (!isfinite(score))
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, pos, field, "not a finite number");
         snprintf(field, sizeof field, "token[%lld] length", (long long)i);
-        if (left < 8)
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos + 4,
-                        "truncated: needs 4 bytes, the file has %llu left",
-                        (unsigned long long)(left - 4));
-        int64_t len = load_le_i32(data + pos + 4);
+        if ((status = lb_cursor_i32(c, field, &len32)) != LB_OK)
+            return status;
+        const int64_t len = len32;
         if (len < 0)
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos + 4, "%lld is negative",
-                        (long long)len);
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, pos + 4, field, "%lld is negative",
+                                  (long long)len);
         if (len > max_len)
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos + 4,
-                        "%lld exceeds max_token_length %lld", (long long)len,
-                        (long long)max_len);
-        if ((uint64_t)len > left - 8) {
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, pos + 4, field,
+                                  "%lld exceeds max_token_length %lld", (long long)len,
+                                  (long long)max_len);
+        const uint8_t *text = lb_cursor_take(c, (uint64_t)len);
+        if (!text) {
             snprintf(field, sizeof field, "token[%lld] bytes", (long long)i);
-            return fail(path, LB_ERR_CORRUPT_FILE, field, pos + 8,
-                        "truncated: length %lld runs past the end of the file (%llu bytes left)",
-                        (long long)len, (unsigned long long)(left - 8));
+            return lb_cursor_fail(c, LB_ERR_CORRUPT_FILE, pos + 8, field,
+                                  "truncated: length %lld runs past the end of the file (%llu "
+                                  "bytes left)",
+                                  (long long)len, (unsigned long long)lb_cursor_left(c));
         }
-        const uint8_t *text = data + pos + 8;
         if (vocab) {
             /* Undo tokenizer.py's export: it wrote "\n<s>\n" / "\n</s>\n" for bos/eos and
              * ' ' for SentencePiece's U+2581. */
@@ -479,9 +445,8 @@ static lb_status walk_tokens(const char *path, const uint8_t *data, uint64_t siz
                     }
                 }
             }
-            lb_status status = lb_vocab_set_token(vocab, i, buffer, n);
-            if (status != LB_OK)
-                return lb_error(status, "%s: out of memory for token %lld", path, (long long)i);
+            if ((status = lb_vocab_set_token(vocab, i, buffer, n)) != LB_OK)
+                return lb_error(status, "%s: out of memory for token %lld", c->path, (long long)i);
             vocab->scores[i] = score;
             int32_t type = LB_TOKEN_NORMAL;
             if (i == 0)
@@ -492,7 +457,6 @@ static lb_status walk_tokens(const char *path, const uint8_t *data, uint64_t siz
                 type = LB_TOKEN_BYTE;
             vocab->token_types[i] = type;
         }
-        pos += 8 + (uint64_t)len;
         i++;
     }
     *count = i;
@@ -508,27 +472,32 @@ lb_status lb_llama2c_tokenizer_parse(lb_vocab **out, const char *name, const voi
     if (!data && size > 0)
         return lb_error(LB_ERR_INVALID_ARG, "%s: NULL buffer of %llu bytes", name,
                         (unsigned long long)size);
-    const uint8_t *bytes = data;
-    if (size < 4)
-        return fail(name, LB_ERR_CORRUPT_FILE, "max_token_length", 0,
-                    "truncated: needs 4 bytes, the file has %llu", (unsigned long long)size);
-    int64_t max_len = load_le_i32(bytes);
+    lb_cursor c;
+    lb_cursor_init(&c, name, data, size);
+    const uint8_t *b = lb_cursor_take(&c, 4);
+    if (!b)
+        return lb_cursor_fail(&c, LB_ERR_CORRUPT_FILE, 0, "max_token_length",
+                              "truncated: needs 4 bytes, the file has %llu",
+                              (unsigned long long)size);
+    const int64_t max_len = lb_le_load_i32(b);
     if (max_len <= 0 || max_len > MAX_TOKEN_BYTES)
-        return fail(name, LB_ERR_CORRUPT_FILE, "max_token_length", 0,
-                    "%lld is outside 1..%lld", (long long)max_len, (long long)MAX_TOKEN_BYTES);
+        return lb_cursor_fail(&c, LB_ERR_CORRUPT_FILE, 0, "max_token_length",
+                              "%lld is outside 1..%lld", (long long)max_len,
+                              (long long)MAX_TOKEN_BYTES);
     int64_t count = 0;
-    lb_status status = walk_tokens(name, bytes, size, max_len, NULL, NULL, &count);
+    lb_status status = walk_tokens(&c, max_len, NULL, NULL, &count);
     if (status != LB_OK)
         return status;
     if (expected_tokens > 0 && count != expected_tokens)
-        return fail(name, LB_ERR_CORRUPT_FILE, "end of tokens", size,
-                    "the file holds %lld tokens, the model's vocabulary has %lld",
-                    (long long)count, (long long)expected_tokens);
+        return lb_cursor_fail(&c, LB_ERR_CORRUPT_FILE, size, "end of tokens",
+                              "the file holds %lld tokens, the model's vocabulary has %lld",
+                              (long long)count, (long long)expected_tokens);
     if (count < MIN_TOKENS)
-        return fail(name, LB_ERR_CORRUPT_FILE, "end of tokens", size,
-                    "the file holds %lld tokens; a llama2.c vocabulary starts with <unk>, <s>, "
-                    "</s>",
-                    (long long)count);
+        return lb_cursor_fail(
+            &c, LB_ERR_CORRUPT_FILE, size, "end of tokens",
+            "the file holds %lld tokens; a llama2.c vocabulary starts with <unk>, <s>, "
+            "</s>",
+            (long long)count);
 
     lb_vocab *vocab = NULL;
     char *buffer = NULL;
@@ -541,7 +510,7 @@ lb_status lb_llama2c_tokenizer_parse(lb_vocab **out, const char *name, const voi
         status = lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
         goto done;
     }
-    if ((status = walk_tokens(name, bytes, size, max_len, vocab, buffer, &count)) != LB_OK)
+    if ((status = walk_tokens(&c, max_len, vocab, buffer, &count)) != LB_OK)
         goto done;
     vocab->unk_id = 0;
     vocab->bos_id = 1;

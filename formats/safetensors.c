@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "formats/cursor_internal.h"
 
 /* Real headers are at most a few MB (tens of thousands of tensors); anything larger is treated
  * as corrupt rather than handed to the JSON parser. */
@@ -49,14 +50,6 @@ typedef struct st_name_ref {
     const char *name;
     int64_t index;
 } st_name_ref;
-
-static uint64_t read_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* Offset in the file of the quoted JSON key `key` (followed by ':') at or after text[from], so
  * that messages point near the offending entry; `base` is where text starts in the file. The
@@ -278,7 +271,7 @@ static lb_status parse_buffer(lb_safetensors *st, int64_t *capacity, const char 
         return lb_error(LB_ERR_CORRUPT_FILE, "%s: header length at offset 0: file of %llu "
                         "bytes is shorter than the 8-byte header length", path,
                         (unsigned long long)size);
-    uint64_t n = read_le64(data);
+    uint64_t n = lb_le_load64(data);
     if (n == 0)
         return lb_error(LB_ERR_CORRUPT_FILE, "%s: header length at offset 0: 0 (empty header)",
                         path);
@@ -406,7 +399,7 @@ static lb_status build_name_index(lb_safetensors *st)
             const lb_safetensors_tensor *t = &st->tensors[refs[i].index];
             const lb_safetensors_tensor *first = &st->tensors[refs[i - 1].index];
             const lb_mapped_file *f = st->files[t->shard];
-            uint64_t header_len = read_le64(f->data);
+            uint64_t header_len = lb_le_load64(f->data);
             status = lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' at offset %llu: duplicate "
                               "name, also in %s", f->path, t->name,
                               (unsigned long long)key_offset((const char *)f->data + 8,
@@ -646,7 +639,7 @@ static lb_status open_index(lb_safetensors **out, const char *path)
             status = lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' at offset %llu: missing "
                               "from the weight_map of %s", f->path, t->name,
                               (unsigned long long)key_offset((const char *)f->data + 8,
-                                                             read_le64(f->data), 8, 0,
+                                                             lb_le_load64(f->data), 8, 0,
                                                              t->name, strlen(t->name)),
                               path);
             goto done;

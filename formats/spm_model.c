@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "formats/cursor_internal.h"
 #include "formats/mapped_file.h"
 
 /* Protobuf wire types (https://protobuf.dev/programming-guides/encoding/). 3 and 4 are the
@@ -107,11 +108,9 @@ static lb_status pb_fixed(pb_reader *r, const char *field, unsigned bytes, uint6
 {
     if (bytes > r->end - r->pos)
         return pb_corrupt(r, field, r->pos, "fixed-width value runs past the end of its message");
-    uint64_t value = 0;
-    for (unsigned i = 0; i < bytes; i++) /* little-endian on the wire, whatever the host */
-        value |= (uint64_t)r->data[r->pos + i] << (8 * i);
+    /* little-endian on the wire, whatever the host */
+    *out = bytes == 8 ? lb_le_load64(r->data + r->pos) : lb_le_load32(r->data + r->pos);
     r->pos += bytes;
-    *out = value;
     return LB_OK;
 }
 

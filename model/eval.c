@@ -1,4 +1,4 @@
-/* Perplexity (llama.cpp's protocol), the saved log-probability file, and KL divergence. */
+/* Perplexity (llama.cpp's protocol), and KL divergence against saved log-probabilities. */
 #include "model/eval.h"
 
 #include <math.h>
@@ -8,20 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
-#include "formats/atomic_file.h"
-#include "formats/mapped_file.h"
-
-/* Log-probability file ("LBLOGP01", little-endian), written by --save-logits and read by
- * --kld. Header: magic[8], u32 n_vocab, u32 ctx, u32 n_windows, u32 reserved (0),
- * u64 n_positions, u64 tokens_hash (FNV-1a of the evaluated windows' token ids). Then per
- * scored position: u32 target token, u32 most likely token, f64 log p(target) (exact, so that
- * the base PPL is reproduced to the last digit), f32 min and f32 max log-probability, and
- * u16 q[n_vocab] with log p_i = min + q_i * (max - min) / 65535.
- * Sixteen bits per entry keeps a 32k-vocabulary run at 64 KB a position, as llama.cpp's own
- * KL-divergence file does. */
-#define LOGPROB_MAGIC "LBLOGP01"
-#define LOGPROB_HEADER_BYTES 40
-#define LOGPROB_RECORD_FIXED_BYTES 24
+#include "formats/logprob_file.h"
 
 lb_eval_settings lb_eval_default_settings(void)
 {
@@ -29,103 +16,7 @@ lb_eval_settings lb_eval_default_settings(void)
     return settings;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static void put_f64(uint8_t *p, double f)
-{
-    uint64_t u;
-    memcpy(&u, &f, 8);
-    put_u64(p, u);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t u = get_u64(p);
-    double f;
-    memcpy(&f, &u, 8);
-    return f;
-}
-
-static void put_f32(uint8_t *p, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    put_u32(p, u);
-}
-
-static float get_f32(const uint8_t *p)
-{
-    uint32_t u = get_u32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* One scored position's distribution, encoded as in the file. */
-static void encode_position(const double *logprobs, int64_t n_vocab, int32_t target,
-                            int32_t top1, uint8_t *record)
-{
-    double lo = logprobs[0], hi = logprobs[0];
-    for (int64_t i = 1; i < n_vocab; i++) {
-        lo = logprobs[i] < lo ? logprobs[i] : lo;
-        hi = logprobs[i] > hi ? logprobs[i] : hi;
-    }
-    /* The bounds are stored as f32; quantize against the stored values so decoding is exact. */
-    float lo32 = (float)lo, hi32 = (float)hi;
-    double range = (double)hi32 - (double)lo32;
-    put_u32(record, (uint32_t)target);
-    put_u32(record + 4, (uint32_t)top1);
-    put_f64(record + 8, logprobs[target]);
-    put_f32(record + 16, lo32);
-    put_f32(record + 20, hi32);
-    uint8_t *q = record + LOGPROB_RECORD_FIXED_BYTES;
-    for (int64_t i = 0; i < n_vocab; i++) {
-        double scaled = range > 0 ? (logprobs[i] - lo32) / range * 65535.0 : 0.0;
-        long code = lrint(scaled < 0 ? 0 : scaled > 65535 ? 65535 : scaled);
-        q[2 * i] = (uint8_t)(code & 0xff);
-        q[2 * i + 1] = (uint8_t)(code >> 8);
-    }
-}
-
-static double decoded_logprob(const uint8_t *record, int64_t i)
-{
-    double lo = get_f32(record + 16), hi = get_f32(record + 20);
-    const uint8_t *q = record + LOGPROB_RECORD_FIXED_BYTES;
-    unsigned code = (unsigned)q[2 * i] | (unsigned)q[2 * i + 1] << 8;
-    return lo + (double)code * ((hi - lo) / 65535.0);
-}
-
-/* KL(base || current) over the decoded distributions. Both sides go through the same 16-bit
- * encoding, so a model compared with its own file gives exactly 0. */
-static double kl_divergence(const uint8_t *base, const uint8_t *current, int64_t n_vocab)
-{
-    double kl = 0.0;
-    for (int64_t i = 0; i < n_vocab; i++) {
-        double lb = decoded_logprob(base, i), lc = decoded_logprob(current, i);
-        kl += exp(lb) * (lb - lc);
-    }
-    return kl;
-}
+/* ---- the math of one position ---- */
 
 /* log-softmax in double; returns the most likely token (lowest id on ties). */
 static int32_t log_softmax(const float *logits, int64_t n, double *out)
@@ -147,6 +38,16 @@ static int32_t log_softmax(const float *logits, int64_t n, double *out)
     return best;
 }
 
+/* KL(base || current) over decoded distributions. Both sides go through the same 16-bit
+ * encoding, so a model compared with its own file gives exactly 0. */
+static double kl_divergence(const double *base, const double *current, int64_t n_vocab)
+{
+    double kl = 0.0;
+    for (int64_t i = 0; i < n_vocab; i++)
+        kl += exp(base[i]) * (base[i] - current[i]);
+    return kl;
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -166,53 +67,23 @@ static void mean_and_stderr(const double *v, int64_t n, double *mean, double *st
     *stderr_of_mean = n > 1 && var > 0 ? sqrt(var / (double)(n - 1)) : 0.0;
 }
 
-typedef struct base_logprobs {
-    lb_mapped_file *file;
-    uint64_t record_bytes;
-} base_logprobs;
+/* ---- windows ---- */
 
-static lb_status open_base(base_logprobs *base, const char *path, int64_t n_vocab, int64_t ctx,
-                           int64_t n_windows, int64_t n_positions, uint64_t hash)
-{
-    lb_status status = lb_mapped_file_open(&base->file, path);
-    if (status != LB_OK)
-        return status;
-    const uint8_t *d = base->file->data;
-    uint64_t size = base->file->size;
-    if (size < LOGPROB_HEADER_BYTES || memcmp(d, LOGPROB_MAGIC, 8) != 0)
-        return lb_error(LB_ERR_CORRUPT_FILE, "%s: magic at offset 0: not a lowbit logits file",
-                        path);
-    if (get_u32(d + 8) != (uint32_t)n_vocab || get_u32(d + 12) != (uint32_t)ctx ||
-        get_u32(d + 16) != (uint32_t)n_windows || get_u64(d + 24) != (uint64_t)n_positions ||
-        get_u64(d + 32) != hash)
-        return lb_error(LB_ERR_BAD_INPUT,
-                        "%s: header at offset 8: saved for vocab %u, ctx %u, %u windows, %llu "
-                        "positions and other tokens; this run has vocab %lld, ctx %lld, %lld "
-                        "windows (use the same text, --ctx and --chunks)",
-                        path, get_u32(d + 8), get_u32(d + 12), get_u32(d + 16),
-                        (unsigned long long)get_u64(d + 24), (long long)n_vocab, (long long)ctx,
-                        (long long)n_windows);
-    base->record_bytes = LOGPROB_RECORD_FIXED_BYTES + 2 * (uint64_t)n_vocab;
-    if (size != LOGPROB_HEADER_BYTES + base->record_bytes * (uint64_t)n_positions)
-        return lb_error(LB_ERR_CORRUPT_FILE, "%s: size at offset %llu: expected %llu bytes",
-                        path, (unsigned long long)size,
-                        (unsigned long long)(LOGPROB_HEADER_BYTES +
-                                             base->record_bytes * (uint64_t)n_positions));
-    for (int64_t p = 0; p < n_positions; p++) {
-        const uint8_t *r = d + LOGPROB_HEADER_BYTES + base->record_bytes * (uint64_t)p;
-        if (get_u32(r) >= (uint64_t)n_vocab || get_u32(r + 4) >= (uint64_t)n_vocab)
-            return lb_error(LB_ERR_CORRUPT_FILE, "%s: record %lld at offset %llu: token id out "
-                            "of range", path, (long long)p,
-                            (unsigned long long)(r - d));
-    }
-    return LB_OK;
-}
+/* Which tokens one evaluation runs and which positions it scores. */
+typedef struct eval_plan {
+    int64_t ctx, n_vocab, n_windows;
+    int64_t first;       /* first scored position of a window: ctx / 2 */
+    int64_t per_window;  /* scored positions per window: ctx - 1 - first */
+    int64_t n_positions; /* n_windows * per_window */
+    int32_t bos_id;      /* replaces each window's first token; -1: kept */
+    bool kld;            /* compare with a base file */
+    bool records;        /* encode positions (to save them, or to compare) */
+} eval_plan;
 
-lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64_t n_tokens,
-                             const lb_eval_settings *settings, lb_eval_result *result)
+static lb_status plan_windows(const lb_model *model, int64_t n_tokens,
+                              const lb_eval_settings *settings, eval_plan *plan)
 {
-    memset(result, 0, sizeof *result);
-    const int64_t ctx = settings->ctx, n_vocab = lb_model_hparams(model)->vocab_size;
+    const int64_t ctx = settings->ctx;
     if (ctx < 4 || ctx % 2 != 0)
         return lb_error(LB_ERR_INVALID_ARG, "--ctx must be an even number >= 4, not %lld",
                         (long long)ctx);
@@ -223,142 +94,235 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
         return lb_error(LB_ERR_BAD_INPUT,
                         "the text has %lld tokens: fewer than one window of --ctx %lld",
                         (long long)n_tokens, (long long)ctx);
-    const int64_t first = ctx / 2, per_window = ctx - 1 - first;
-    const int64_t n_positions = n_windows * per_window;
-    const uint64_t record_bytes = LOGPROB_RECORD_FIXED_BYTES + 2 * (uint64_t)n_vocab;
-    const bool need_records = settings->save_logprobs_path || settings->kld_path;
+    plan->ctx = ctx;
+    plan->n_vocab = lb_model_hparams(model)->vocab_size;
+    plan->n_windows = n_windows;
+    plan->first = ctx / 2;
+    plan->per_window = ctx - 1 - plan->first;
+    plan->n_positions = n_windows * plan->per_window;
+    plan->bos_id = settings->bos_id;
+    plan->kld = settings->kld_path != NULL;
+    plan->records = settings->save_logprobs_path || settings->kld_path;
+    return LB_OK;
+}
 
-    lb_status status = LB_OK;
-    lb_model_state *state = NULL;
-    lb_atomic_file *out = NULL;
-    base_logprobs base = {0};
-    int32_t *window = lb_malloc((size_t)ctx * sizeof *window);
-    float *logits = lb_malloc((size_t)ctx * (size_t)n_vocab * sizeof *logits);
-    double *nll = lb_malloc((size_t)n_positions * sizeof *nll);
-    double *base_nll = settings->kld_path ? lb_malloc((size_t)n_positions * sizeof *nll) : NULL;
-    double *kld = settings->kld_path ? lb_malloc((size_t)n_positions * sizeof *kld) : NULL;
-    uint8_t *top1_agree = settings->kld_path ? lb_malloc((size_t)n_positions) : NULL;
-    uint8_t *records = need_records ? lb_malloc((size_t)per_window * record_bytes) : NULL;
-    if (!window || !logits || !nll || (settings->kld_path && (!base_nll || !kld || !top1_agree)) ||
-        (need_records && !records)) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory for evaluation buffers");
-        goto done;
-    }
-    if ((status = lb_model_state_create(&state, model, ctx, ctx)) != LB_OK)
-        goto done;
+/* Window w of the text as the model sees it. */
+static void window_tokens(const eval_plan *plan, const int32_t *tokens, int64_t w,
+                          int32_t *window)
+{
+    memcpy(window, tokens + w * plan->ctx, (size_t)plan->ctx * sizeof *window);
+    if (plan->bos_id >= 0)
+        window[0] = plan->bos_id;
+}
 
-    /* The hash covers exactly the token windows that are scored, BOS substitution included. */
+/* FNV-1a over exactly the token windows that are scored, BOS substitution included: what a
+ * saved file must match. */
+static uint64_t hash_windows(const eval_plan *plan, const int32_t *tokens, int32_t *window)
+{
     uint64_t hash = LB_FNV1A64_OFFSET;
-    for (int64_t w = 0; w < n_windows; w++) {
-        memcpy(window, tokens + w * ctx, (size_t)ctx * sizeof *window);
-        if (settings->bos_id >= 0)
-            window[0] = settings->bos_id;
-        hash = lb_fnv1a64_update_u32le(hash, (const uint32_t *)window, (size_t)ctx);
+    for (int64_t w = 0; w < plan->n_windows; w++) {
+        window_tokens(plan, tokens, w, window);
+        hash = lb_fnv1a64_update_u32le(hash, (const uint32_t *)window, (size_t)plan->ctx);
     }
-    if (settings->kld_path &&
-        (status = open_base(&base, settings->kld_path, n_vocab, ctx, n_windows, n_positions,
-                            hash)) != LB_OK)
-        goto done;
-    if (settings->save_logprobs_path) {
-        if ((status = lb_atomic_file_open(&out, settings->save_logprobs_path)) != LB_OK)
-            goto done;
-        uint8_t header[LOGPROB_HEADER_BYTES] = {0};
-        memcpy(header, LOGPROB_MAGIC, 8);
-        put_u32(header + 8, (uint32_t)n_vocab);
-        put_u32(header + 12, (uint32_t)ctx);
-        put_u32(header + 16, (uint32_t)n_windows);
-        put_u64(header + 24, (uint64_t)n_positions);
-        put_u64(header + 32, hash);
-        if ((status = lb_atomic_file_write(out, header, sizeof header)) != LB_OK)
-            goto done;
-    }
+    return hash;
+}
 
-    for (int64_t w = 0; w < n_windows && status == LB_OK; w++) {
-        memcpy(window, tokens + w * ctx, (size_t)ctx * sizeof *window);
-        if (settings->bos_id >= 0)
-            window[0] = settings->bos_id;
-        double start = omp_get_wtime();
-        if ((status = lb_model_forward(model, state, window, ctx, 0, logits, false)) != LB_OK)
-            break;
-        result->forward_seconds += omp_get_wtime() - start;
-        int failed = 0;
-        /* Positions are independent; each writes only its own slots, so the sums below (in
-         * index order) do not depend on the thread count. */
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < per_window; j++) {
-            int64_t pos = first + j, index = w * per_window + j;
-            int32_t target = window[pos + 1];
-            double *lp = lb_malloc((size_t)n_vocab * sizeof *lp);
-            if (!lp) {
-#pragma omp atomic write
-                failed = 1;
-                continue;
-            }
-            int32_t top1 = log_softmax(logits + (size_t)pos * (size_t)n_vocab, n_vocab, lp);
-            nll[index] = -lp[target];
-            if (need_records) {
-                uint8_t *record = records + (size_t)j * record_bytes;
-                encode_position(lp, n_vocab, target, top1, record);
-                if (settings->kld_path) {
-                    const uint8_t *b = base.file->data + LOGPROB_HEADER_BYTES +
-                                       base.record_bytes * (uint64_t)index;
-                    kld[index] = kl_divergence(b, record, n_vocab);
-                    base_nll[index] = -get_f64(b + 8);
-                    top1_agree[index] = get_u32(b + 4) == (uint32_t)top1;
-                }
-            }
-            lb_free(lp);
-        }
-        if (failed) {
-            status = lb_error(LB_ERR_NOMEM, "out of memory for log-probabilities");
-            break;
-        }
-        if (out)
-            status = lb_atomic_file_write(out, records, (size_t)per_window * record_bytes);
-        if (settings->progress)
-            settings->progress(settings->progress_context, w + 1, n_windows);
+/* ---- buffers ---- */
+
+/* Everything one evaluation allocates; the per-thread workspace is allocated once, not per
+ * position inside the parallel loop. */
+typedef struct eval_buffers {
+    int32_t *window;      /* [ctx] */
+    float *logits;        /* [ctx][n_vocab] */
+    double *nll;          /* [n_positions]: -log p(target) */
+    double *base_nll;     /* [n_positions], with KLD */
+    double *kld;          /* [n_positions], with KLD */
+    uint8_t *top1_agree;  /* [n_positions], with KLD */
+    uint8_t *records;     /* [per_window][record_bytes]: one window's encoded positions */
+    uint64_t record_bytes;
+    int n_threads;        /* threads of the scoring loop */
+    int64_t stride;       /* doubles of one thread's workspace */
+    double *workspace;    /* [n_threads][stride]: log p, then (KLD) the decoded base */
+} eval_buffers;
+
+static void buffers_free(eval_buffers *b)
+{
+    lb_free(b->window);
+    lb_free(b->logits);
+    lb_free(b->nll);
+    lb_free(b->base_nll);
+    lb_free(b->kld);
+    lb_free(b->top1_agree);
+    lb_free(b->records);
+    lb_free(b->workspace);
+    memset(b, 0, sizeof *b);
+}
+
+static lb_status buffers_alloc(eval_buffers *b, const eval_plan *plan)
+{
+    const size_t n_positions = (size_t)plan->n_positions, n_vocab = (size_t)plan->n_vocab;
+    memset(b, 0, sizeof *b);
+    b->record_bytes = lb_logprob_record_bytes(plan->n_vocab);
+    b->n_threads = omp_get_max_threads();
+    b->stride = (plan->kld ? 2 : 1) * plan->n_vocab;
+    b->window = lb_malloc((size_t)plan->ctx * sizeof *b->window);
+    b->logits = lb_malloc((size_t)plan->ctx * n_vocab * sizeof *b->logits);
+    b->nll = lb_malloc(n_positions * sizeof *b->nll);
+    b->workspace = lb_malloc((size_t)b->n_threads * (size_t)b->stride * sizeof *b->workspace);
+    if (plan->kld) {
+        b->base_nll = lb_malloc(n_positions * sizeof *b->base_nll);
+        b->kld = lb_malloc(n_positions * sizeof *b->kld);
+        b->top1_agree = lb_malloc(n_positions);
     }
+    if (plan->records)
+        b->records = lb_malloc((size_t)plan->per_window * (size_t)b->record_bytes);
+    if (!b->window || !b->logits || !b->nll || !b->workspace ||
+        (plan->kld && (!b->base_nll || !b->kld || !b->top1_agree)) ||
+        (plan->records && !b->records)) {
+        buffers_free(b);
+        return lb_error(LB_ERR_NOMEM, "out of memory for evaluation buffers");
+    }
+    return LB_OK;
+}
+
+/* ---- scoring ---- */
+
+/* Scores position j of the window at `index` overall: its NLL, its record, and against the
+ * base its KL divergence, base NLL and top-1 agreement. lp holds n_vocab doubles (2 * n_vocab
+ * with a base). Writes only slot `index` / record j, so positions run in any order. */
+static void score_position(const eval_plan *plan, eval_buffers *b,
+                           const lb_logprob_file *base, const float *logits, int32_t target,
+                           int64_t j, int64_t index, double *lp)
+{
+    const int64_t n_vocab = plan->n_vocab;
+    int32_t top1 = log_softmax(logits, n_vocab, lp);
+    b->nll[index] = -lp[target];
+    if (!plan->records)
+        return;
+    uint8_t *record = b->records + (size_t)j * b->record_bytes;
+    lb_logprob_encode(lp, n_vocab, target, top1, record);
+    if (!plan->kld)
+        return;
+    /* KL over what both files hold: the decoded current record against the decoded base. */
+    const uint8_t *base_record = lb_logprob_record(base, index);
+    double *base_lp = lp + n_vocab;
+    lb_logprob_decode(record, n_vocab, lp);
+    lb_logprob_decode(base_record, n_vocab, base_lp);
+    b->kld[index] = kl_divergence(base_lp, lp, n_vocab);
+    lb_logprob_position saved = lb_logprob_position_of(base_record);
+    b->base_nll[index] = -saved.target_logprob;
+    b->top1_agree[index] = saved.top1 == (uint32_t)top1;
+}
+
+/* Runs window w through the model and scores its positions, in parallel; the sums over them
+ * are taken later in index order, so nothing depends on the thread count. */
+static lb_status score_window(const lb_model *model, lb_model_state *state,
+                              const eval_plan *plan, eval_buffers *b,
+                              const lb_logprob_file *base, const int32_t *tokens, int64_t w,
+                              double *forward_seconds)
+{
+    window_tokens(plan, tokens, w, b->window);
+    double start = omp_get_wtime();
+    lb_status status =
+        lb_model_forward(model, state, b->window, plan->ctx, 0, b->logits, false);
     if (status != LB_OK)
-        goto done;
+        return status;
+    *forward_seconds += omp_get_wtime() - start;
+#pragma omp parallel num_threads(b->n_threads)
+    {
+        double *lp = b->workspace + (size_t)omp_get_thread_num() * (size_t)b->stride;
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < plan->per_window; j++) {
+            int64_t pos = plan->first + j;
+            score_position(plan, b, base, b->logits + (size_t)pos * (size_t)plan->n_vocab,
+                           b->window[pos + 1], j, w * plan->per_window + j, lp);
+        }
+    }
+    return LB_OK;
+}
 
-    result->windows = n_windows;
-    result->tokens = n_positions;
+/* ---- results ---- */
+
+static void summarize_ppl(const eval_plan *plan, const eval_buffers *b, lb_eval_result *result)
+{
+    result->windows = plan->n_windows;
+    result->tokens = plan->n_positions;
     result->prefill_tokens_per_second =
-        result->forward_seconds > 0 ? (double)(n_windows * ctx) / result->forward_seconds : 0.0;
+        result->forward_seconds > 0
+            ? (double)(plan->n_windows * plan->ctx) / result->forward_seconds
+            : 0.0;
     double mean, se;
-    mean_and_stderr(nll, n_positions, &mean, &se);
+    mean_and_stderr(b->nll, plan->n_positions, &mean, &se);
     result->ppl = exp(mean);
     result->ppl_stderr = result->ppl * se;
-    if (settings->kld_path) {
-        result->has_kld = true;
-        mean_and_stderr(base_nll, n_positions, &mean, &se);
-        result->base_ppl = exp(mean);
-        result->base_ppl_stderr = result->base_ppl * se;
-        for (int64_t i = 0; i < n_positions; i++)
-            base_nll[i] = nll[i] - base_nll[i];
-        mean_and_stderr(base_nll, n_positions, &result->ln_ppl_ratio,
-                        &result->ln_ppl_ratio_stderr);
-        mean_and_stderr(kld, n_positions, &result->kld, &result->kld_stderr);
-        int64_t agree = 0;
-        for (int64_t i = 0; i < n_positions; i++)
-            agree += top1_agree[i];
-        result->top1 = (double)agree / (double)n_positions;
-        qsort(kld, (size_t)n_positions, sizeof *kld, compare_doubles);
-        result->kld_max = kld[n_positions - 1];
-        result->kld_p99 = kld[(int64_t)floor(0.99 * (double)(n_positions - 1))];
+}
+
+/* The base's PPL, the log PPL ratio, KLD statistics and top-1 agreement. Reuses base_nll for
+ * the per-position differences and sorts kld. */
+static void summarize_kld(const eval_plan *plan, eval_buffers *b, lb_eval_result *result)
+{
+    const int64_t n = plan->n_positions;
+    double mean, se;
+    result->has_kld = true;
+    mean_and_stderr(b->base_nll, n, &mean, &se);
+    result->base_ppl = exp(mean);
+    result->base_ppl_stderr = result->base_ppl * se;
+    for (int64_t i = 0; i < n; i++)
+        b->base_nll[i] = b->nll[i] - b->base_nll[i];
+    mean_and_stderr(b->base_nll, n, &result->ln_ppl_ratio, &result->ln_ppl_ratio_stderr);
+    mean_and_stderr(b->kld, n, &result->kld, &result->kld_stderr);
+    int64_t agree = 0;
+    for (int64_t i = 0; i < n; i++)
+        agree += b->top1_agree[i];
+    result->top1 = (double)agree / (double)n;
+    qsort(b->kld, (size_t)n, sizeof *b->kld, compare_doubles);
+    result->kld_max = b->kld[n - 1];
+    result->kld_p99 = b->kld[(int64_t)floor(0.99 * (double)(n - 1))];
+}
+
+lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64_t n_tokens,
+                             const lb_eval_settings *settings, lb_eval_result *result)
+{
+    memset(result, 0, sizeof *result);
+    eval_plan plan;
+    eval_buffers b;
+    lb_status status = plan_windows(model, n_tokens, settings, &plan);
+    if (status != LB_OK || (status = buffers_alloc(&b, &plan)) != LB_OK)
+        return status;
+    lb_model_state *state = NULL;
+    lb_logprob_file *base = NULL;
+    lb_logprob_writer *out = NULL;
+    lb_logprob_header header = {plan.n_vocab, plan.ctx, plan.n_windows, plan.n_positions, 0};
+    if ((status = lb_model_state_create(&state, model, plan.ctx, plan.ctx)) != LB_OK)
+        goto done;
+    header.tokens_hash = hash_windows(&plan, tokens, b.window);
+    if (plan.kld && (status = lb_logprob_open(&base, settings->kld_path, &header)) != LB_OK)
+        goto done;
+    if (settings->save_logprobs_path &&
+        (status = lb_logprob_writer_open(&out, settings->save_logprobs_path, &header)) != LB_OK)
+        goto done;
+
+    for (int64_t w = 0; w < plan.n_windows; w++) {
+        status = score_window(model, state, &plan, &b, base, tokens, w,
+                              &result->forward_seconds);
+        if (status != LB_OK)
+            goto done;
+        if (out)
+            status = lb_logprob_writer_append(out, b.records, plan.per_window);
+        if (settings->progress)
+            settings->progress(settings->progress_context, w + 1, plan.n_windows);
+        if (status != LB_OK)
+            goto done;
     }
+    summarize_ppl(&plan, &b, result);
+    if (plan.kld)
+        summarize_kld(&plan, &b, result);
     if (out)
-        status = lb_atomic_file_commit(&out);
+        status = lb_logprob_writer_commit(&out);
 done:
-    lb_atomic_file_abort(&out);
-    lb_mapped_file_close(&base.file);
+    lb_logprob_writer_abort(&out);
+    lb_logprob_close(&base);
     lb_model_state_free(&state);
-    lb_free(window);
-    lb_free(logits);
-    lb_free(nll);
-    lb_free(base_nll);
-    lb_free(kld);
-    lb_free(top1_agree);
-    lb_free(records);
+    buffers_free(&b);
     return status;
 }

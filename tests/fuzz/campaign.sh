@@ -6,7 +6,7 @@
 #
 # usage: tests/fuzz/campaign.sh FUZZ_BUILD_DIR LOWBIT SECONDS [TARGET...]
 #   FUZZ_BUILD_DIR  a build configured with CC=clang -Dfuzz=true (see tests/fuzz/README.md)
-#   LOWBIT          a lowbit binary, to write the real seed files (GGUF, imatrix)
+#   LOWBIT          a lowbit binary, to write the real seed files (GGUF, imatrix, logits)
 #   SECONDS         time per target
 # Environment: LB_SHARED_DIR (default ../shared), LB_FUZZ_WORK (scratch, default a temp dir
 # that is removed afterwards), LB_ORACLE_PYTHON (python3 with numpy, for the HF seed).
@@ -36,7 +36,7 @@ mkdir -p "$work"
 # Real seeds, when ../shared is there: each reader sees the files it exists for.
 real=$work/real
 mkdir -p "$real/gguf" "$real/safetensors" "$real/llama2c" "$real/tokenizer_bin" \
-    "$real/hf_json" "$real/imatrix" "$real/spm_model"
+    "$real/hf_json" "$real/imatrix" "$real/spm_model" "$real/logprob"
 model=$shared/models/stories260K/stories260K.bin
 tok=$shared/models/stories260K/tok512.bin
 spm=$shared/models/llama2-tokenizer/tokenizer.model
@@ -54,6 +54,9 @@ if [ -f "$model" ] && [ -f "$tok" ]; then
             -o "$real/imatrix/stories260K.imatrix.gguf" >/dev/null
         "$lowbit" imatrix "$model" --tokenizer "$tok" --calib "$work/calib.txt" \
             -o "$real/imatrix/stories260K.imatrix.dat" >/dev/null
+        # A real --save-logits file of 4 windows of 32 tokens (64 KB).
+        "$lowbit" eval "$model" --tokenizer "$tok" --text "$work/calib.txt" --ctx 32 \
+            --chunks 4 --save-logits "$real/logprob/stories260K.logits" >/dev/null
     fi
     if "$python" -c 'import numpy' 2>/dev/null; then
         "$python" tests/make_hf_checkpoint.py "$work/hf" --dtype bf16 --model "$model" >/dev/null
@@ -82,6 +85,7 @@ for t in $targets; do
     tokenizer_bin) dict=llama2c malformed=tokenizer ;;
     hf_json) dict=json malformed=hf ;;
     imatrix) dict=gguf malformed=imatrix ;;
+    logprob) dict=none malformed=logprob ;;
     spm_model) dict=spm malformed=spm ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
     esac

@@ -32,7 +32,8 @@ for t in $targets; do
     llama2c) malformed=llama2c sources="formats/llama2c.c" ;;
     tokenizer_bin) malformed=tokenizer sources="formats/llama2c.c" ;;
     hf_json) malformed=hf sources="formats/hf.c" ;;
-    imatrix) malformed=imatrix sources="quant/imatrix.c" ;;
+    imatrix) malformed=imatrix sources="formats/imatrix_file.c" ;;
+    logprob) malformed=logprob sources="formats/logprob_file.c" ;;
     spm_model) malformed=spm sources="formats/spm_model.c" ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
     esac

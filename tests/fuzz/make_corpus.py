@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'malformed'))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import make_llama2c  # noqa: E402  (the tiny llama2.c model and tokenizer live there)
 import make_imatrix  # noqa: E402  (valid imatrix files of both layouts live there)
+import make_logprob  # noqa: E402  (valid LBLOGP01 log-probability files live there)
 import make_spm  # noqa: E402  (the protobuf encoders for tokenizer.model live there)
 
 # ---- GGUF ----
@@ -235,6 +236,10 @@ def imatrix_files():
     }
 
 
+def logprob_files():
+    return make_logprob.valid_files()
+
+
 # ---- SentencePiece tokenizer.model (protobuf ModelProto) ----
 
 def spm_files():
@@ -301,6 +306,7 @@ def main():
     write('llama2c', llama2c_files())
     write('tokenizer_bin', tokenizer_files())
     write('imatrix', imatrix_files())
+    write('logprob', logprob_files())
     write('spm_model', spm_files())
 
 
