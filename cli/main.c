@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -75,21 +76,38 @@ bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
 
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
 {
-    lb_mapped_file *file = NULL;
-    lb_status status = lb_mapped_file_open(&file, path);
-    if (status != LB_OK)
-        return status;
-    *len = (size_t)file->size;
-    *text = lb_malloc(*len + 1);
-    if (!*text) {
-        lb_mapped_file_close(&file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+    *text = NULL;
+    *len = 0;
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return lb_error(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    lb_status status = LB_OK;
+    if (fstat(fileno(file), &st) != 0) {
+        status = lb_error(LB_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        status = lb_error(LB_ERR_INVALID_ARG, "%s: is a directory", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        status = lb_error(LB_ERR_IO, "%s: not a regular file", path);
+    } else if (!(*text = lb_malloc((size_t)st.st_size + 1))) {
+        status = lb_error(LB_ERR_NOMEM, "%s: out of memory for the text (%llu bytes)", path,
+                          (unsigned long long)st.st_size + 1);
+    } else {
+        *len = fread(*text, 1, (size_t)st.st_size, file);
+        if (ferror(file) || *len != (size_t)st.st_size)
+            status = lb_error(LB_ERR_IO, "%s: read %zu of %llu bytes: %s", path, *len,
+                              (unsigned long long)st.st_size,
+                              ferror(file) ? strerror(errno) : "the file shrank");
+        else
+            (*text)[*len] = '\0';
     }
-    if (*len)
-        memcpy(*text, file->data, *len);
-    (*text)[*len] = '\0';
-    lb_mapped_file_close(&file);
-    return LB_OK;
+    fclose(file);
+    if (status != LB_OK) {
+        lb_free(*text);
+        *text = NULL;
+        *len = 0;
+    }
+    return status;
 }
 
 lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *settings, bool lazy,

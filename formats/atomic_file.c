@@ -1,5 +1,6 @@
 /* Temp-file-and-rename writer, with a signal-safe list of temp files to remove on SIGINT. */
-#include "formats/atomic_file.h"
+#include "formats/atomic_file_internal.h"
+#include "formats/checkpoint.h" /* lb_atomic_file_cleanup_all_from_signal */
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,10 +11,10 @@
 
 #include "common/alloc.h"
 #include "common/half_internal.h"
-#include "formats/hf.h"
-#include "formats/llama2c.h"
-#include "formats/safetensors.h"
-#include "formats/spm_model.h"
+#include "formats/hf_internal.h"
+#include "formats/llama2c_internal.h"
+#include "formats/safetensors_internal.h"
+#include "formats/spm_model_internal.h"
 
 lb_checkpoint_settings lb_checkpoint_default_settings(void)
 {

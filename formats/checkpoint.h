@@ -78,6 +78,12 @@ LB_API lb_status lb_checkpoint_write_metadata(const lb_checkpoint *checkpoint,
 /* Writes the checkpoint as a llama.cpp-loadable GGUF: architecture metadata, tokenizer,
  * general.file_type, and every tensor converted to out_type (F32, F16 or BF16; 1-d tensors
  * stay F32 as llama.cpp keeps norms). Through a temp file and rename. */
+/* Every writer of the library (GGUF, imatrix, log-prob files) writes a temp file beside the
+ * target and renames it when complete. A program that exits from a SIGINT/SIGTERM handler calls
+ * this first: it removes the temp files of every write in progress. Async-signal-safe (unlink
+ * only). */
+LB_API void lb_atomic_file_cleanup_all_from_signal(void);
+
 LB_API lb_status lb_checkpoint_write_gguf(const lb_checkpoint *checkpoint, const char *path,
                                           lb_type out_type);
 

@@ -8,7 +8,9 @@
 
 #include "common/status.h"
 #include "common/tensor.h"
-#include "formats/mapped_file.h"
+
+/* The memory-mapped file behind an opened GGUF (internal: formats/mapped_file_internal.h). */
+typedef struct lb_mapped_file lb_mapped_file;
 
 #define LB_GGUF_DEFAULT_ALIGNMENT 32
 
@@ -177,7 +179,7 @@ LB_API lb_status lb_gguf_writer_add_tensor_producer(lb_gguf_writer *w, const cha
                                                     lb_gguf_tensor_producer producer,
                                                     void *context);
 
-/* Writes the file through a temp file + fsync + rename (formats/atomic_file.h): on any error
+/* Writes the file through a temp file + fsync + rename (formats/atomic_file_internal.h): on any error
  * the target is untouched and no temp file remains. */
 LB_API lb_status lb_gguf_writer_write(lb_gguf_writer *w, const char *path);
 

@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "formats/cursor_internal.h"
+#include "formats/mapped_file_internal.h"
 
 /* Smallest possible entries, used to bound counts before allocating for them. */
 #define KV_MIN_BYTES 13     /* key length (8) + value type (4) + a one-byte value */

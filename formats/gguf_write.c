@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "formats/atomic_file.h"
+#include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 
 #define ALIGNMENT_KEY "general.alignment"

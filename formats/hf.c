@@ -1,5 +1,5 @@
 /* Hugging Face side files: config.json hyperparameters and tokenizer.json vocabularies. */
-#include "formats/hf.h"
+#include "formats/hf_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 
 /* Real config.json files are a few KB and tokenizer.json files up to ~20 MB (Llama 3, Qwen2);
  * the caps only keep a hostile file from reaching the parser at any size. */

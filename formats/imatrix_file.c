@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "formats/atomic_file.h"
+#include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 #include "formats/gguf.h"
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 
 #define KEY_TYPE "general.type"
 #define KEY_DATASETS "imatrix.datasets"

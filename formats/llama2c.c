@@ -1,5 +1,5 @@
 /* llama2.c reader: legacy f32 checkpoints and tokenizer.bin, checked against the file size. */
-#include "formats/llama2c.h"
+#include "formats/llama2c_internal.h"
 
 #include <assert.h>
 #include <math.h>

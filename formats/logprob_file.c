@@ -1,12 +1,12 @@
 /* Log-probability files ("LBLOGP01"): record encoding, the bounds-checked reader, the writer. */
-#include "formats/logprob_file.h"
+#include "formats/logprob_file_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
-#include "formats/atomic_file.h"
+#include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 
 #define MAGIC "LBLOGP01"

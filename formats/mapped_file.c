@@ -1,5 +1,5 @@
 /* mmap-based read-only file access. */
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

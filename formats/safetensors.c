@@ -1,5 +1,5 @@
 /* safetensors reader: validates the JSON header of single files and of sharded checkpoints. */
-#include "formats/safetensors.h"
+#include "formats/safetensors_internal.h"
 
 #include <dirent.h>
 #include <errno.h>

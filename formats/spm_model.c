@@ -1,12 +1,12 @@
 /* SentencePiece ModelProto reader: a bounds-checked protobuf wire-format parser, no libprotobuf. */
-#include "formats/spm_model.h"
+#include "formats/spm_model_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "formats/cursor_internal.h"
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 
 /* Protobuf wire types (https://protobuf.dev/programming-guides/encoding/). 3 and 4 are the
  * deprecated groups, which sentencepiece_model.proto never uses: rejected, not skipped. */

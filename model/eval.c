@@ -8,7 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
-#include "formats/logprob_file.h"
+#include "formats/logprob_file_internal.h"
 
 lb_eval_settings lb_eval_default_settings(void)
 {

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc_internal.h"
-#include "formats/hf.h"
+#include "formats/hf_internal.h"
 #include "test_util.h"
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -9,7 +9,7 @@
 
 #include "common/alloc_internal.h"
 #include "common/rng.h"
-#include "formats/llama2c.h"
+#include "formats/llama2c_internal.h"
 #include "test_util.h"
 
 /* Defaults; LB_LLAMA2C_FUZZ_SEED and LB_LLAMA2C_FUZZ_ITERATIONS override them. */

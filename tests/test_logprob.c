@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "formats/logprob_file.h"
+#include "formats/logprob_file_internal.h"
 #include "test_util.h"
 
 #define N_VOCAB 37

@@ -11,7 +11,7 @@
 
 #include "common/alloc_internal.h"
 #include "formats/checkpoint.h"
-#include "formats/llama2c.h"
+#include "formats/llama2c_internal.h"
 #include "linalg/linalg.h"
 #include "model/model.h"
 #include "model/tokenizer.h"

@@ -11,7 +11,7 @@
 
 #include "common/alloc_internal.h"
 #include "common/half_internal.h"
-#include "formats/safetensors.h"
+#include "formats/safetensors_internal.h"
 #include "test_util.h"
 
 /* ---- helpers ---- */

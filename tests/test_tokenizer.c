@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "common/alloc_internal.h"
-#include "formats/llama2c.h"
-#include "formats/spm_model.h"
+#include "formats/llama2c_internal.h"
+#include "formats/spm_model_internal.h"
 #include "formats/vocab.h"
 #include "model/tokenizer.h"
 #include "tests/test_util.h"

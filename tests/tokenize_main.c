@@ -7,9 +7,9 @@
 #include <time.h>
 
 #include "common/alloc.h"
-#include "formats/hf.h"
-#include "formats/llama2c.h"
-#include "formats/spm_model.h"
+#include "formats/hf_internal.h"
+#include "formats/llama2c_internal.h"
+#include "formats/spm_model_internal.h"
 #include "model/tokenizer.h"
 
 static bool ends_with(const char *s, const char *suffix)

@@ -1,5 +1,5 @@
 /* Fuzz target: Hugging Face config.json or tokenizer.json (the first byte picks which). */
-#include "formats/hf.h"
+#include "formats/hf_internal.h"
 #include "fuzz_target.h"
 
 static void fuzz_config(const char *json, size_t len)

@@ -1,7 +1,7 @@
 /* Fuzz target: llama2.c checkpoints from memory (lb_llama2c_open_memory, lb_llama2c_probe). */
 #include <stdlib.h>
 
-#include "formats/llama2c.h"
+#include "formats/llama2c_internal.h"
 #include "fuzz_target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

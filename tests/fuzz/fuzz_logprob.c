@@ -1,9 +1,9 @@
-/* Fuzz target: the log-probability reader (LBLOGP01, formats/logprob_file.h) from memory, then
+/* Fuzz target: the log-probability reader (LBLOGP01, formats/logprob_file_internal.h) from memory, then
  * every record decoded, and the header comparison a --kld run makes. */
 #include <math.h>
 #include <stdlib.h>
 
-#include "formats/logprob_file.h"
+#include "formats/logprob_file_internal.h"
 #include "fuzz_target.h"
 
 /* Opening against `expected` must fail with BAD_INPUT and a one-line message. */

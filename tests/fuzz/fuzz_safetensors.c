@@ -1,5 +1,5 @@
 /* Fuzz target: one safetensors file from memory, then every tensor byte and name lookup. */
-#include "formats/safetensors.h"
+#include "formats/safetensors_internal.h"
 #include "fuzz_target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,7 @@
  * piece, score and type, and the special ids. */
 #include <stdlib.h>
 
-#include "formats/spm_model.h"
+#include "formats/spm_model_internal.h"
 #include "fuzz_target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

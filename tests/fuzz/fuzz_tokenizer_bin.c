@@ -1,5 +1,5 @@
 /* Fuzz target: llama2.c tokenizer.bin from memory (lb_llama2c_tokenizer_parse). */
-#include "formats/llama2c.h"
+#include "formats/llama2c_internal.h"
 #include "fuzz_target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the malformed log-probability corpus in tests/malformed/logprob/: lowbit's LBLOGP01
-layout (the --save-logits / --kld file, formats/logprob_file.h), one small file per defect,
+layout (the --save-logits / --kld file, formats/logprob_file_internal.h), one small file per defect,
 named for it. Every file must be rejected as a corrupt file (fuzz_logprob replays them).
 Deterministic, python3 stdlib only; rerun after changing it and commit the output.
 make_corpus.py takes its valid seeds from here."""

@@ -1,12 +1,12 @@
 /* safetensors reader: single files and sharded checkpoints (model.safetensors.index.json). */
-#ifndef LB_FORMATS_SAFETENSORS_H
-#define LB_FORMATS_SAFETENSORS_H
+#ifndef LB_FORMATS_SAFETENSORS_INTERNAL_H
+#define LB_FORMATS_SAFETENSORS_INTERNAL_H
 
 #include <stdint.h>
 
 #include "common/status.h"
 #include "common/tensor.h"
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 
 typedef struct lb_safetensors_tensor {
     char *name;              /* as in the file, e.g. "model.layers.0.self_attn.q_proj.weight" */
@@ -32,17 +32,17 @@ typedef struct lb_safetensors {
  * the file, overlapping or out-of-range data, duplicate names across shards, and that the
  * index's weight_map agrees with the shards. dtypes other than F32/F16/BF16 are
  * LB_ERR_UNSUPPORTED naming the tensor and dtype. "__metadata__" is skipped. */
-LB_API lb_status lb_safetensors_open(lb_safetensors **out, const char *path);
+lb_status lb_safetensors_open(lb_safetensors **out, const char *path);
 
 /* Parses one in-memory safetensors file (fuzzing, tests); the buffer must outlive the result.
  * The result has n_files 0 and files NULL (every tensor's shard is 0). */
-LB_API lb_status lb_safetensors_open_memory(lb_safetensors **out, const char *name,
+lb_status lb_safetensors_open_memory(lb_safetensors **out, const char *name,
                                             const void *data, uint64_t size);
 
 /* Index of the tensor called `name`, or -1. */
-LB_API int64_t lb_safetensors_find(const lb_safetensors *st, const char *name);
+int64_t lb_safetensors_find(const lb_safetensors *st, const char *name);
 
 /* Takes NULL and clears the pointer. */
-LB_API void lb_safetensors_close(lb_safetensors **st);
+void lb_safetensors_close(lb_safetensors **st);
 
 #endif

@@ -1,13 +1,13 @@
 /* llama2.c checkpoints (legacy version-0 format) and its tokenizer.bin. */
-#ifndef LB_FORMATS_LLAMA2C_H
-#define LB_FORMATS_LLAMA2C_H
+#ifndef LB_FORMATS_LLAMA2C_INTERNAL_H
+#define LB_FORMATS_LLAMA2C_INTERNAL_H
 
 #include <stdint.h>
 
 #include "common/status.h"
 #include "common/tensor.h"
 #include "formats/hparams.h"
-#include "formats/mapped_file.h"
+#include "formats/mapped_file_internal.h"
 #include "formats/vocab.h"
 
 typedef struct lb_llama2c_tensor {
@@ -33,25 +33,25 @@ typedef struct lb_llama2c {
  * holds exactly the tensors those imply (the rotary tables freq_cis_real/imag are skipped),
  * with overflow-checked arithmetic. Maps llama2.c's w1/w2/w3 to ffn_gate/ffn_down/ffn_up.
  * Errors: LB_ERR_IO, LB_ERR_CORRUPT_FILE naming the header field or tensor and its offset. */
-LB_API lb_status lb_llama2c_open(lb_llama2c **out, const char *path);
+lb_status lb_llama2c_open(lb_llama2c **out, const char *path);
 /* The same over a caller-owned buffer that must outlive the result and be 4-byte aligned
  * (tensor data points into it as float; LB_ERR_INVALID_ARG otherwise). */
-LB_API lb_status lb_llama2c_open_memory(lb_llama2c **out, const char *name, const void *data,
+lb_status lb_llama2c_open_memory(lb_llama2c **out, const char *name, const void *data,
                                         uint64_t size);
-LB_API void lb_llama2c_close(lb_llama2c **model);
+void lb_llama2c_close(lb_llama2c **model);
 
 /* Heuristic used by format detection: does this look like a llama2.c header (sane positive
  * dims and a size that matches)? */
-LB_API bool lb_llama2c_probe(const void *data, uint64_t size);
+bool lb_llama2c_probe(const void *data, uint64_t size);
 
 /* Reads llama2.c's tokenizer.bin (int32 max_token_length, then per token: f32 score,
  * int32 length, bytes) until the end of the file. If expected_tokens > 0 the count must match.
  * Tokens are translated to GGUF's SentencePiece conventions: model "llama", ' ' -> "▁",
  * "\n<s>\n" -> "<s>", "\n</s>\n" -> "</s>", "<0xXX>" typed BYTE, id 0 UNKNOWN, 1 and 2
  * CONTROL (bos 1, eos 2, unk 0). */
-LB_API lb_status lb_llama2c_tokenizer_load(lb_vocab **out, const char *path,
+lb_status lb_llama2c_tokenizer_load(lb_vocab **out, const char *path,
                                            int64_t expected_tokens);
-LB_API lb_status lb_llama2c_tokenizer_parse(lb_vocab **out, const char *name, const void *data,
+lb_status lb_llama2c_tokenizer_parse(lb_vocab **out, const char *name, const void *data,
                                             uint64_t size, int64_t expected_tokens);
 
 #endif

@@ -1,6 +1,6 @@
 /* Read-only memory mapping of an input file. */
-#ifndef LB_FORMATS_MAPPED_FILE_H
-#define LB_FORMATS_MAPPED_FILE_H
+#ifndef LB_FORMATS_MAPPED_FILE_INTERNAL_H
+#define LB_FORMATS_MAPPED_FILE_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,9 +15,9 @@ typedef struct lb_mapped_file {
 
 /* Maps `path` read-only. Errors: LB_ERR_IO (cannot open or map, errno text in the message),
  * LB_ERR_INVALID_ARG (a directory), LB_ERR_NOMEM. */
-LB_API lb_status lb_mapped_file_open(lb_mapped_file **out, const char *path);
+lb_status lb_mapped_file_open(lb_mapped_file **out, const char *path);
 
 /* Unmaps and frees; takes NULL and clears the pointer. */
-LB_API void lb_mapped_file_close(lb_mapped_file **file);
+void lb_mapped_file_close(lb_mapped_file **file);
 
 #endif

@@ -1,6 +1,6 @@
 /* Hugging Face side files: config.json (llama-family hyperparameters) and tokenizer.json. */
-#ifndef LB_FORMATS_HF_H
-#define LB_FORMATS_HF_H
+#ifndef LB_FORMATS_HF_INTERNAL_H
+#define LB_FORMATS_HF_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,8 +17,8 @@
  * and non-positive or inconsistent sizes are LB_ERR_CORRUPT_FILE naming the key. A non-null
  * "rope_scaling" or a "hidden_act" other than "silu" is LB_ERR_UNSUPPORTED (lb_hparams cannot
  * express them). `path` may be the file or the directory holding config.json. */
-LB_API lb_status lb_hf_config_load(lb_hparams *out, const char *path);
-LB_API lb_status lb_hf_config_parse(lb_hparams *out, const char *name, const char *json,
+lb_status lb_hf_config_load(lb_hparams *out, const char *path);
+lb_status lb_hf_config_parse(lb_hparams *out, const char *name, const char *json,
                                     uint64_t len);
 
 /* Reads tokenizer.json with a "BPE" model. Byte-level BPE (a ByteLevel pre-tokenizer or
@@ -29,8 +29,8 @@ LB_API lb_status lb_hf_config_parse(lb_hparams *out, const char *name, const cha
  * bos/eos/unk ids come from tokenizer_config.json beside it when present, else from the
  * model's unk_token and well-known special tokens. `path` may be the file or its directory.
  * Scores are -id (tokenizer.json keeps no SentencePiece scores; ids follow merge order). */
-LB_API lb_status lb_hf_tokenizer_load(lb_vocab **out, const char *path);
-LB_API lb_status lb_hf_tokenizer_parse(lb_vocab **out, const char *name, const char *json,
+lb_status lb_hf_tokenizer_load(lb_vocab **out, const char *path);
+lb_status lb_hf_tokenizer_parse(lb_vocab **out, const char *name, const char *json,
                                        uint64_t len);
 
 #endif
