@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 #define WRITE_BUFFER_BYTES (1u << 20)
 #define MAX_OPEN_TEMP_FILES 16
@@ -74,7 +74,7 @@ lb_status lb_atomic_file_open(lb_atomic_file **out, const char *target)
     lb_atomic_file *file = lb_calloc(1, sizeof *file);
     size_t temp_len = strlen(target) + sizeof ".tmp.XXXXXX";
     if (!file)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", target);
+        return lb_nomem("%s: out of memory for the writer", target);
     file->fd = -1;
     file->slot = -1;
     file->target = lb_strdup(target);
@@ -82,7 +82,7 @@ lb_status lb_atomic_file_open(lb_atomic_file **out, const char *target)
     file->buffer = lb_malloc(WRITE_BUFFER_BYTES);
     if (!file->target || !file->temp_path || !file->buffer) {
         free_file(file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", target);
+        return lb_nomem("%s: out of memory for the temp path and write buffer", target);
     }
     /* The temp path is published for the signal handler before the file is created (then
      * O_EXCL): a signal between creating and publishing would leave the file behind, and

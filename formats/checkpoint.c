@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/half_internal.h"
 #include "formats/hf_internal.h"
 #include "formats/llama2c_internal.h"
@@ -361,11 +361,11 @@ static lb_status read_gguf_vocab(lb_checkpoint *ckpt, const lb_gguf *g)
     if (status == LB_OK && merges) {
         vocab->merges = lb_calloc(merges->v.arr.count, sizeof *vocab->merges);
         if (!vocab->merges)
-            return lb_error(LB_ERR_NOMEM, "out of memory for merges");
+            return lb_nomem("out of memory for merges");
         for (uint64_t i = 0; i < merges->v.arr.count; i++) {
             const lb_gguf_string *s = &merges->v.arr.strings[i];
             if (!(vocab->merges[i] = lb_strndup(s->data, (size_t)s->len)))
-                return lb_error(LB_ERR_NOMEM, "out of memory for merges");
+                return lb_nomem("out of memory for merges");
             vocab->n_merges = (int64_t)i + 1;
         }
     }

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/half_internal.h"
 
 /* llama.cpp's llama_ftype values for the float file types. */
@@ -36,7 +36,7 @@ static lb_status produce_tensor(void *context, int64_t index, void *dst, uint64_
         return lb_error(LB_ERR_INVALID_ARG, "tensor '%s': size mismatch", t->name);
     float *row = lb_malloc((size_t)cols * sizeof(float));
     if (!row)
-        return lb_error(LB_ERR_NOMEM, "out of memory for a row of '%s'", t->name);
+        return lb_nomem("out of memory for a row of '%s'", t->name);
     lb_status status = LB_OK;
     for (int64_t r = 0; r < rows && status == LB_OK; r++) {
         status = lb_checkpoint_read_rows_f32(plan->ckpt, index, r, 1, row);

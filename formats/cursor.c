@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/alloc_internal.h"
+
 void lb_cursor_init(lb_cursor *c, const char *path, const void *data, uint64_t size)
 {
     c->data = data;
@@ -23,6 +25,9 @@ lb_status lb_cursor_fail(const lb_cursor *c, lb_status status, uint64_t offset,
     va_start(args, fmt);
     vsnprintf(what, sizeof what, fmt, args);
     va_end(args);
+    if (status == LB_ERR_NOMEM)
+        return lb_nomem("%s: %s%s%s at offset %llu: %s", c->path, c->where,
+                        c->where[0] ? " " : "", field, (unsigned long long)offset, what);
     return lb_error(status, "%s: %s%s%s at offset %llu: %s", c->path, c->where,
                     c->where[0] ? " " : "", field, (unsigned long long)offset, what);
 }

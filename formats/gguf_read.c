@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/cursor_internal.h"
 #include "formats/mapped_file_internal.h"
 
@@ -603,7 +603,7 @@ lb_status lb_gguf_open(lb_gguf **out, const char *path)
     lb_gguf *g = lb_calloc(1, sizeof *g);
     if (!g) {
         lb_mapped_file_close(&file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the GGUF reader", path);
     }
     g->file = file;
     g->path = file->path;
@@ -627,7 +627,7 @@ lb_status lb_gguf_open_memory(lb_gguf **out, const char *name, const void *data,
     /* The name lives in the same block as the struct so close() needs no special case. */
     lb_gguf *g = lb_calloc(1, sizeof *g + name_len + 1);
     if (!g)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
+        return lb_nomem("%s: out of memory for the GGUF reader", name);
     char *path = (char *)(g + 1);
     memcpy(path, name, name_len + 1);
     g->path = path;

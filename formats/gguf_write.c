@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 
@@ -93,7 +93,7 @@ lb_status lb_gguf_writer_create(lb_gguf_writer **out, uint32_t alignment)
                         alignment);
     lb_gguf_writer *w = lb_calloc(1, sizeof *w);
     if (!w)
-        return lb_error(LB_ERR_NOMEM, "gguf writer: out of memory");
+        return lb_nomem("gguf writer: out of memory for the writer");
     w->alignment = alignment;
     *out = w;
     return LB_OK;
@@ -164,7 +164,7 @@ static lb_status add_kv(lb_gguf_writer *w, const char *key, uint8_t *bytes, uint
     if (reserve((void **)&w->kvs, &w->cap_kvs, w->n_kvs, sizeof *w->kvs))
         kv = &w->kvs[w->n_kvs];
     if (!kv || !(kv->key = lb_strndup(key, strlen(key)))) {
-        status = lb_error(LB_ERR_NOMEM, "gguf writer: out of memory adding key '%s'", key);
+        status = lb_nomem("gguf writer: out of memory adding key '%s'", key);
         goto fail;
     }
     kv->key_len = strlen(key);
@@ -451,7 +451,7 @@ static lb_status add_tensor(lb_gguf_writer *w, const char *name, lb_type type, i
     t.name_len = strlen(name);
     if (!reserve((void **)&w->tensors, &w->cap_tensors, w->n_tensors, sizeof *w->tensors) ||
         !(t.name = lb_strndup(name, (size_t)t.name_len)))
-        return lb_error(LB_ERR_NOMEM, "gguf writer: out of memory adding tensor '%s'", name);
+        return lb_nomem("gguf writer: out of memory adding tensor '%s'", name);
     w->tensors[w->n_tensors++] = t;
     return LB_OK;
 }

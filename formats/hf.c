@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/mapped_file_internal.h"
 
 /* Real config.json files are a few KB and tokenizer.json files up to ~20 MB (Llama 3, Qwen2);
@@ -206,7 +206,7 @@ lb_status lb_hf_config_load(lb_hparams *out, const char *path)
 {
     char *file = is_directory(path) ? path_beside(path, "config.json", false) : lb_strdup(path);
     if (!file)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the config.json path", path);
     json_t *root = NULL;
     lb_status status = load_json_file(&root, file, HF_MAX_CONFIG_BYTES, 0);
     if (status == LB_OK)
@@ -330,7 +330,7 @@ static lb_status read_merges(lb_vocab *vocab, const json_t *merges, const char *
     size_t n = json_array_size(merges);
     vocab->merges = lb_calloc(n ? n : 1, sizeof *vocab->merges);
     if (!vocab->merges)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory for %zu merges", name, n);
+        return lb_nomem("%s: out of memory for %zu merges", name, n);
     vocab->n_merges = (int64_t)n;
     size_t i;
     const json_t *item;
@@ -362,7 +362,7 @@ static lb_status read_merges(lb_vocab *vocab, const json_t *merges, const char *
                             "[\"left\", \"right\"]", name, i);
         char *m = lb_malloc(a_len + b_len + 2);
         if (!m)
-            return lb_error(LB_ERR_NOMEM, "%s: out of memory for merge %zu", name, i);
+            return lb_nomem("%s: out of memory for merge %zu", name, i);
         memcpy(m, a, a_len);
         m[a_len] = ' ';
         memcpy(m + a_len + 1, b, b_len);
@@ -557,7 +557,7 @@ lb_status lb_hf_tokenizer_load(lb_vocab **out, const char *path)
     json_t *root = NULL, *config = NULL;
     lb_status status = LB_OK;
     if (!file || !config_path) {
-        status = lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        status = lb_nomem("%s: out of memory for the tokenizer file paths", path);
         goto done;
     }
     if ((status = load_json_file(&root, file, HF_MAX_TOKENIZER_BYTES, HF_TOKENIZER_FLAGS)) !=

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 #include "formats/gguf.h"
@@ -67,7 +67,7 @@ lb_status lb_imatrix_create(lb_imatrix **out)
         return lb_error(LB_ERR_INVALID_ARG, "lb_imatrix_create: NULL out");
     *out = lb_calloc(1, sizeof **out);
     if (!*out)
-        return lb_error(LB_ERR_NOMEM, "imatrix: out of memory");
+        return lb_nomem("imatrix: out of memory for an empty importance matrix");
     return LB_OK;
 }
 
@@ -127,13 +127,13 @@ lb_status lb_imatrix_insert(lb_imatrix *m, const char *name, int64_t n_per_row, 
     }
     lb_imatrix_entry e;
     if (entry_init(&e, name, strlen(name), n_per_row, n_mat) != LB_OK)
-        return lb_error(LB_ERR_NOMEM, "imatrix: out of memory for '%s' (%lld x %lld values)",
-                        name, (long long)n_per_row, (long long)n_mat);
+        return lb_nomem("imatrix: out of memory for '%s' (%lld x %lld values)",
+          name, (long long)n_per_row, (long long)n_mat);
     lb_imatrix_entry *grown =
         lb_realloc(m->entries, (size_t)(m->n_entries + 1) * sizeof *m->entries);
     if (!grown) {
         entry_clear(&e);
-        return lb_error(LB_ERR_NOMEM, "imatrix: out of memory for '%s'", name);
+        return lb_nomem("imatrix: out of memory for '%s'", name);
     }
     m->entries = grown;
     memmove(&m->entries[at + 1], &m->entries[at],
@@ -152,7 +152,7 @@ lb_status lb_imatrix_append_dataset(lb_imatrix *m, const char *name, size_t len)
                         : NULL;
     if (!grown) {
         lb_free(copy);
-        return lb_error(LB_ERR_NOMEM, "imatrix: out of memory for a dataset name");
+        return lb_nomem("imatrix: out of memory for a dataset name");
     }
     m->datasets = grown;
     m->datasets[m->n_datasets++] = copy;
@@ -664,7 +664,7 @@ static lb_status parse(lb_imatrix **out, const char *path, const uint8_t *data, 
     lb_imatrix *m = NULL;
     lb_status status;
     if ((status = lb_imatrix_create(&m)) != LB_OK)
-        return lb_error(status, "%s: out of memory", path);
+        return lb_error_prefix(status, "%s: ", path);
     if (size >= 4 && memcmp(data, "GGUF", 4) == 0)
         status = gguf_parse(&r, m);
     else
@@ -895,7 +895,7 @@ static lb_status write_legacy(const lb_imatrix *m, const char *path)
         }
     }
     if (!(buffer = lb_malloc((size_t)max_values * 4)))
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the write buffer", path);
     if ((status = lb_atomic_file_open(&f, path)) != LB_OK)
         goto done;
     if ((status = put_i32(f, n_with_data)) != LB_OK)

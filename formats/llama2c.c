@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/cursor_internal.h"
 
 #define HEADER_FIELDS 7
@@ -256,8 +256,8 @@ static lb_status build_tensors(lb_llama2c *m, const layout *l, const uint8_t *da
             n += (int64_t)l->count[a];
     m->tensors = lb_calloc((size_t)n, sizeof *m->tensors);
     if (!m->tensors)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory for %lld tensors", m->path,
-                        (long long)n);
+        return lb_nomem("%s: out of memory for %lld tensors", m->path,
+          (long long)n);
     /* Order of llama2c.h: the per-layer arrays are interleaved block by block. */
     static const int before[] = {ARR_TOKEN_EMBD};
     static const int per_layer[] = {ARR_ATTN_NORM, ARR_ATTN_Q,  ARR_ATTN_K,   ARR_ATTN_V,
@@ -333,7 +333,7 @@ lb_status lb_llama2c_open(lb_llama2c **out, const char *path)
     lb_llama2c *m = lb_calloc(1, sizeof *m);
     if (!m) {
         lb_mapped_file_close(&file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the llama2.c reader", path);
     }
     m->file = file;
     m->path = file->path;
@@ -361,7 +361,7 @@ lb_status lb_llama2c_open_memory(lb_llama2c **out, const char *name, const void 
     /* The name lives in the same block as the struct so close() needs no special case. */
     lb_llama2c *m = lb_calloc(1, sizeof *m + name_len + 1);
     if (!m)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
+        return lb_nomem("%s: out of memory for the llama2.c reader", name);
     char *copy = (char *)(m + 1);
     memcpy(copy, name, name_len + 1);
     m->path = copy;
@@ -507,7 +507,7 @@ lb_status lb_llama2c_tokenizer_parse(lb_vocab **out, const char *name, const voi
     }
     buffer = lb_malloc((size_t)max_len * 3 + 1);
     if (!buffer) {
-        status = lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
+        status = lb_nomem("%s: out of memory for the token buffer", name);
         goto done;
     }
     if ((status = walk_tokens(&c, max_len, vocab, buffer, &count)) != LB_OK)

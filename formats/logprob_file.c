@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/atomic_file_internal.h"
 #include "formats/cursor_internal.h"
 
@@ -121,7 +121,7 @@ lb_status lb_logprob_open(lb_logprob_file **out, const char *path,
     *out = NULL;
     lb_logprob_file *f = lb_calloc(1, sizeof *f);
     if (!f)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the log-prob reader", path);
     lb_status status = lb_mapped_file_open(&f->file, path);
     if (status == LB_OK) {
         f->path = f->file->path;
@@ -148,7 +148,7 @@ lb_status lb_logprob_open_memory(lb_logprob_file **out, const char *name, const 
     /* The name lives in the same block as the struct so close() needs no special case. */
     lb_logprob_file *f = lb_calloc(1, sizeof *f + name_len + 1);
     if (!f)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
+        return lb_nomem("%s: out of memory for the log-prob reader", name);
     char *copy = (char *)(f + 1);
     memcpy(copy, name, name_len + 1);
     f->path = copy;
@@ -196,7 +196,7 @@ lb_status lb_logprob_writer_open(lb_logprob_writer **out, const char *path,
                         (long long)header->n_positions);
     lb_logprob_writer *w = lb_calloc(1, sizeof *w);
     if (!w)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the log-prob writer", path);
     w->record_bytes = lb_logprob_record_bytes(header->n_vocab);
     w->n_positions = header->n_positions;
     uint8_t bytes[HEADER_BYTES] = {0};

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 lb_status lb_mapped_file_open(lb_mapped_file **out, const char *path)
 {
@@ -16,7 +16,7 @@ lb_status lb_mapped_file_open(lb_mapped_file **out, const char *path)
     lb_mapped_file *file = lb_calloc(1, sizeof *file);
     if (!file || !(file->path = lb_strdup(path))) {
         lb_free(file);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the file record", path);
     }
     lb_status status = LB_OK;
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "formats/cursor_internal.h"
 
 /* Real headers are at most a few MB (tens of thousands of tensors); anything larger is treated
@@ -132,8 +132,8 @@ static lb_status push_tensor(lb_safetensors *st, int64_t *capacity, const st_hea
         if ((uint64_t)grown <= SIZE_MAX / sizeof *st->tensors)
             p = lb_realloc(st->tensors, (size_t)grown * sizeof *st->tensors);
         if (!p)
-            return lb_error(LB_ERR_NOMEM, "%s: out of memory for %lld tensors", h->path,
-                            (long long)grown);
+            return lb_nomem("%s: out of memory for %lld tensors", h->path,
+              (long long)grown);
         st->tensors = p;
         *capacity = grown;
     }
@@ -141,7 +141,7 @@ static lb_status push_tensor(lb_safetensors *st, int64_t *capacity, const st_hea
     *dst = *t;
     dst->name = lb_strndup(key, key_len);
     if (!dst->name)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory for tensor name '%s'", h->path, key);
+        return lb_nomem("%s: out of memory for tensor name '%s'", h->path, key);
     st->n_tensors++;
     return LB_OK;
 }
@@ -304,8 +304,8 @@ static lb_status parse_buffer(lb_safetensors *st, int64_t *capacity, const char 
     size_t n_entries = json_object_size(root);
     ranges = lb_malloc((n_entries ? n_entries : 1) * sizeof *ranges);
     if (!ranges) {
-        status = lb_error(LB_ERR_NOMEM, "%s: out of memory for %zu header entries", path,
-                          n_entries);
+        status = lb_nomem("%s: out of memory for %zu header entries", path,
+            n_entries);
         goto done;
     }
     size_t n_ranges = 0;
@@ -385,8 +385,8 @@ static lb_status build_name_index(lb_safetensors *st)
     st->by_name = lb_malloc((size_t)(n ? n : 1) * sizeof *st->by_name);
     lb_status status = LB_OK;
     if (!refs || !st->by_name) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory for the index of %lld tensors",
-                          (long long)n);
+        status = lb_nomem("out of memory for the index of %lld tensors",
+            (long long)n);
         goto done;
     }
     for (int64_t i = 0; i < n; i++)
@@ -460,7 +460,7 @@ lb_status lb_safetensors_open_memory(lb_safetensors **out, const char *name, con
     *out = NULL;
     lb_safetensors *st = lb_calloc(1, sizeof *st);
     if (!st)
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", name);
+        return lb_nomem("%s: out of memory for the safetensors reader", name);
     int64_t capacity = 0;
     lb_status status = parse_buffer(st, &capacity, name, data, size, 0);
     if (status == LB_OK)
@@ -491,7 +491,7 @@ static lb_status open_single(lb_safetensors **out, const char *path)
         st->files = lb_calloc(1, sizeof *st->files);
     if (!st || !st->files) {
         lb_safetensors_close(&st);
-        return lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        return lb_nomem("%s: out of memory for the safetensors reader", path);
     }
     int64_t capacity = 0;
     lb_status status = add_shard(st, &capacity, path);
@@ -561,7 +561,7 @@ static lb_status open_index(lb_safetensors **out, const char *path)
     size_t n_map = json_object_size(map);
     shards = lb_malloc((n_map ? n_map : 1) * sizeof *shards);
     if (!shards) {
-        status = lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        status = lb_nomem("%s: out of memory for the shard list", path);
         goto done;
     }
     size_t n_shards = 0;
@@ -598,14 +598,14 @@ static lb_status open_index(lb_safetensors **out, const char *path)
     if (st)
         st->files = lb_calloc(n_unique, sizeof *st->files);
     if (!dir || !st || !st->files) {
-        status = lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+        status = lb_nomem("%s: out of memory for the shard readers", path);
         goto done;
     }
     int64_t capacity = 0;
     for (size_t i = 0; i < n_unique; i++) {
         shard_path = join_path(dir, shards[i]);
         if (!shard_path) {
-            status = lb_error(LB_ERR_NOMEM, "%s: out of memory", path);
+            status = lb_nomem("%s: out of memory for a shard path", path);
             goto done;
         }
         status = add_shard(st, &capacity, shard_path);
@@ -677,7 +677,7 @@ static lb_status resolve_directory(char **out, const char *dir)
     for (size_t i = 0; i < 2; i++) {
         char *p = join_path(dir, preferred[i]);
         if (!p)
-            return lb_error(LB_ERR_NOMEM, "%s: out of memory", dir);
+            return lb_nomem("%s: out of memory for a checkpoint path", dir);
         if (is_regular_file(p)) {
             *out = p;
             return LB_OK;
@@ -696,7 +696,7 @@ static lb_status resolve_directory(char **out, const char *dir)
             continue;
         char *p = join_path(dir, e->d_name);
         if (!p) {
-            status = lb_error(LB_ERR_NOMEM, "%s: out of memory", dir);
+            status = lb_nomem("%s: out of memory for a shard path", dir);
             break;
         }
         if (!is_regular_file(p)) {

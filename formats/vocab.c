@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 lb_status lb_vocab_create(lb_vocab **out, const char *model, int64_t n_tokens, bool with_scores,
                           bool with_types)
@@ -14,7 +14,7 @@ lb_status lb_vocab_create(lb_vocab **out, const char *model, int64_t n_tokens, b
         return lb_error(LB_ERR_INVALID_ARG, "vocabulary of %lld tokens", (long long)n_tokens);
     lb_vocab *vocab = lb_calloc(1, sizeof *vocab);
     if (!vocab)
-        return lb_error(LB_ERR_NOMEM, "out of memory for a vocabulary");
+        return lb_nomem("out of memory for a vocabulary");
     snprintf(vocab->model, sizeof vocab->model, "%s", model);
     vocab->n_tokens = n_tokens;
     vocab->bos_id = vocab->eos_id = vocab->unk_id = vocab->pad_id = -1;
@@ -28,8 +28,8 @@ lb_status lb_vocab_create(lb_vocab **out, const char *model, int64_t n_tokens, b
     if (!vocab->tokens || !vocab->token_lengths || (with_scores && !vocab->scores) ||
         (with_types && !vocab->token_types)) {
         lb_vocab_free(&vocab);
-        return lb_error(LB_ERR_NOMEM, "out of memory for a vocabulary of %lld tokens",
-                        (long long)n_tokens);
+        return lb_nomem("out of memory for a vocabulary of %lld tokens",
+          (long long)n_tokens);
     }
     *out = vocab;
     return LB_OK;
@@ -41,7 +41,7 @@ lb_status lb_vocab_set_token(lb_vocab *vocab, int64_t id, const char *text, size
         return lb_error(LB_ERR_INVALID_ARG, "token id %lld out of range", (long long)id);
     char *copy = lb_strndup(text, len);
     if (!copy)
-        return lb_error(LB_ERR_NOMEM, "out of memory for token %lld", (long long)id);
+        return lb_nomem("out of memory for token %lld", (long long)id);
     lb_free(vocab->tokens[id]);
     vocab->tokens[id] = copy;
     vocab->token_lengths[id] = (uint32_t)len;

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 void lb_linalg_mirror_lower(double *a, int64_t n)
 {
@@ -37,8 +37,8 @@ lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm)
     if (!row || !done) {
         lb_free(row);
         lb_free(done);
-        return lb_error(LB_ERR_NOMEM, "out of memory permuting a %lld x %lld matrix",
-                        (long long)n, (long long)n);
+        return lb_nomem("out of memory permuting a %lld x %lld matrix",
+          (long long)n, (long long)n);
     }
     /* Rows: follow each cycle of the permutation, moving one row at a time. */
     for (int64_t start = 0; start < n; start++) {

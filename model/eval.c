@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/hash.h"
 #include "formats/logprob_file_internal.h"
 
@@ -180,7 +180,7 @@ static lb_status buffers_alloc(eval_buffers *b, const eval_plan *plan)
         (plan->kld && (!b->base_nll || !b->kld || !b->top1_agree)) ||
         (plan->records && !b->records)) {
         buffers_free(b);
-        return lb_error(LB_ERR_NOMEM, "out of memory for evaluation buffers");
+        return lb_nomem("out of memory for evaluation buffers");
     }
     return LB_OK;
 }

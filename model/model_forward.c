@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "kernels/dsp_internal.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
@@ -113,8 +113,8 @@ lb_status lb_model_state_create(lb_model_state **out, const lb_model *model, int
         !s->x || !s->xb || !s->xb2 || !s->q || !s->att_out || !s->scores || !s->hb || !s->hb2 ||
         !workspace_ok) {
         lb_model_state_free(&s);
-        return lb_error(LB_ERR_NOMEM, "out of memory for a model state of %lld tokens, batch %lld",
-                        (long long)max_tokens, (long long)max_batch);
+        return lb_nomem("out of memory for a model state of %lld tokens, batch %lld",
+          (long long)max_tokens, (long long)max_batch);
     }
     fill_rope_tables(s, hp);
     *out = s;

@@ -8,7 +8,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 enum tokenizer_kind { KIND_LLAMA, KIND_GPT2 };
 
@@ -164,8 +164,8 @@ static lb_status build_table(lb_tokenizer *t)
     t->table.ids = lb_malloc(cap * sizeof *t->table.ids);
     t->table.hashes = lb_malloc(cap * sizeof *t->table.hashes);
     if (!t->table.ids || !t->table.hashes)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the token table of %lld tokens",
-                        (long long)v->n_tokens);
+        return lb_nomem("out of memory for the token table of %lld tokens",
+          (long long)v->n_tokens);
     memset(t->table.ids, 0xff, cap * sizeof *t->table.ids);
     for (int64_t id = 0; id < v->n_tokens; id++) {
         if (!is_matchable(v, id))
@@ -229,7 +229,7 @@ static lb_status build_pair_filter(lb_tokenizer *t)
     t->pair_mask = n_bits - 1;
     t->pair_bits = lb_calloc((size_t)(n_bits / 64), sizeof *t->pair_bits);
     if (!t->pair_bits)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the tokenizer's pair filter");
+        return lb_nomem("out of memory for the tokenizer's pair filter");
     for (int64_t id = 0; id < v->n_tokens; id++) {
         if (!is_matchable(v, id))
             continue;
@@ -327,7 +327,7 @@ static lb_status build_merges(lb_tokenizer *t)
     char *joined = lb_malloc(t->max_token_len); /* a longer result is no token */
     if (!t->merges || !joined) {
         lb_free(joined);
-        return lb_error(LB_ERR_NOMEM, "out of memory for %lld merges", (long long)v->n_merges);
+        return lb_nomem("out of memory for %lld merges", (long long)v->n_merges);
     }
     for (int64_t rank = 0; rank < v->n_merges; rank++) {
         const char *merge = v->merges[rank];
@@ -393,7 +393,7 @@ static lb_status setup_gpt2(lb_tokenizer *t)
                                          ? pcre2_compile_context_create(t->pcre_context)
                                          : NULL;
     if (!compile)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the pre-tokenizer");
+        return lb_nomem("out of memory for the pre-tokenizer");
     int error_code;
     PCRE2_SIZE error_offset;
     /* UCP: \s, \p{L}, \p{N} by Unicode properties; MATCH_INVALID_UTF: stray bytes in the
@@ -404,7 +404,7 @@ static lb_status setup_gpt2(lb_tokenizer *t)
     pcre2_compile_context_free(compile);
     if (!t->regex) {
         if (error_code == PCRE2_ERROR_NOMEMORY || error_code == PCRE2_ERROR_HEAP_FAILED)
-            return lb_error(LB_ERR_NOMEM, "out of memory compiling the pre-tokenizer");
+            return lb_nomem("out of memory compiling the pre-tokenizer");
         PCRE2_UCHAR message[160];
         pcre2_get_error_message(error_code, message, sizeof message);
         return lb_error(LB_ERR_UNSUPPORTED, "pre-tokenizer pattern at offset %zu: %s",
@@ -431,7 +431,7 @@ lb_status lb_tokenizer_create(lb_tokenizer **out, const lb_vocab *vocab)
                         vocab->model);
     lb_tokenizer *t = lb_calloc(1, sizeof *t);
     if (!t)
-        return lb_error(LB_ERR_NOMEM, "out of memory for a tokenizer");
+        return lb_nomem("out of memory for a tokenizer");
     t->vocab = vocab;
     t->kind = kind;
     for (int b = 0; b < 256; b++)
@@ -494,7 +494,7 @@ static lb_status heap_push(bigram_heap *h, bigram item)
 {
     bigram *items = reserve(h->items, &h->cap, h->n + 1, sizeof *items);
     if (!items)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the merge queue");
+        return lb_nomem("out of memory for the merge queue");
     h->items = items;
     size_t i = h->n++;
     while (i > 0) {
@@ -672,7 +672,7 @@ static lb_status llama_encode(const lb_tokenizer *t, const char *raw, size_t raw
         }
         symbol *grown = reserve(syms, &cap, (size_t)n + 1, sizeof *syms);
         if (!grown) {
-            status = lb_error(LB_ERR_NOMEM, "out of memory for %lld symbols", (long long)n + 1);
+            status = lb_nomem("out of memory for %lld symbols", (long long)n + 1);
             goto done;
         }
         syms = grown;
@@ -700,7 +700,7 @@ static lb_status gpt2_split(const lb_tokenizer *t, const char *text, size_t len,
 {
     pcre2_match_data *match = pcre2_match_data_create_from_pattern(t->regex, t->pcre_context);
     if (!match)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the pre-tokenizer");
+        return lb_nomem("out of memory for the pre-tokenizer");
     lb_status status = LB_OK;
     const uint8_t *bytes = (const uint8_t *)text;
     size_t pos = 0;
@@ -712,7 +712,7 @@ static lb_status gpt2_split(const lb_tokenizer *t, const char *text, size_t len,
             start = ovector[0];
             end = ovector[1];
         } else if (rc == PCRE2_ERROR_NOMEMORY) {
-            status = lb_error(LB_ERR_NOMEM, "out of memory pre-tokenizing at byte %zu", pos);
+            status = lb_nomem("out of memory pre-tokenizing at byte %zu", pos);
             break;
         } else if (rc != PCRE2_ERROR_NOMATCH) {
             PCRE2_UCHAR message[160];
@@ -751,7 +751,7 @@ static lb_status gpt2_on_chunk(void *ctx, size_t start, size_t end)
     size_t len = end - start;
     symbol *grown = reserve(s->syms, &s->cap, len, sizeof *grown);
     if (!grown)
-        return lb_error(LB_ERR_NOMEM, "out of memory for %zu symbols", len);
+        return lb_nomem("out of memory for %zu symbols", len);
     s->syms = grown;
     /* One symbol per byte, standing for the byte's alphabet character. */
     for (size_t i = 0; i < len; i++)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "kernels/kernels.h"
 #include "linalg/linalg.h"
 
@@ -167,7 +167,7 @@ static lb_status proxy_loss(const float *w, const void *q, const row_layout *L, 
         total += partial[ch];
     lb_free(partial);
     if (failed)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the proxy loss");
+        return lb_nomem("out of memory for the proxy loss");
     *loss = total;
     return LB_OK;
 }
@@ -442,8 +442,8 @@ static lb_status gptq_columns_alloc(gptq_columns *c, int64_t cols, int64_t n_blo
     if (!c->importance || !c->lambda || !c->perm || !c->pos || !c->grid_at || !c->dead ||
         !c->seen || !c->order) {
         gptq_columns_free(c);
-        return lb_error(LB_ERR_NOMEM, "out of memory for GPTQ of %lld columns",
-                        (long long)cols);
+        return lb_nomem("out of memory for GPTQ of %lld columns",
+          (long long)cols);
     }
     return LB_OK;
 }
@@ -473,7 +473,7 @@ static lb_status compare_with_rtn(const float *w, int64_t rows, int64_t cols, co
     double t0 = omp_get_wtime();
     void *rtn = lb_malloc(L->row_bytes * (size_t)rows);
     if (!rtn)
-        return lb_error(LB_ERR_NOMEM, "out of memory for the RTN comparison");
+        return lb_nomem("out of memory for the RTN comparison");
     lb_status status = lb_rtn_quantize(w, rows, cols, type, importance, rtn);
     if (status == LB_OK)
         status = proxy_loss(w, rtn, L, rows, cols, h, &rep->loss_rtn);
@@ -553,7 +553,7 @@ static lb_status sweep_all_rows(const sweep_plan *plan, lb_gptq_report *rep)
     }
     if (failed) {
         lb_free(partial);
-        return lb_error(LB_ERR_NOMEM, "out of memory for GPTQ's per-thread buffers");
+        return lb_nomem("out of memory for GPTQ's per-thread buffers");
     }
     double wall = omp_get_wtime() - t_parallel, busy = t_sweep + t_trailing;
     rep->seconds_sweep = busy > 0.0 ? wall * t_sweep / busy : 0.0;

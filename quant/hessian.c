@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "linalg/linalg.h"
 
 #define TILE 64
@@ -19,8 +19,8 @@ lb_status lb_hessian_init(lb_hessian *hs, int64_t n)
         return lb_error(LB_ERR_INVALID_ARG, "Hessian of dimension %lld", (long long)n);
     hs->h = lb_calloc((size_t)count, sizeof *hs->h);
     if (!hs->h)
-        return lb_error(LB_ERR_NOMEM, "out of memory for a %lld x %lld Hessian (%.1f MiB)",
-                        (long long)n, (long long)n, (double)count * 8.0 / 1048576.0);
+        return lb_nomem("out of memory for a %lld x %lld Hessian (%.1f MiB)",
+          (long long)n, (long long)n, (double)count * 8.0 / 1048576.0);
     hs->n = n;
     return LB_OK;
 }
@@ -46,8 +46,8 @@ lb_status lb_hessian_add(lb_hessian *hs, const float *x, int64_t n_tokens)
     if (n_tokens > hs->scratch_tokens) {
         double *grown = lb_realloc(hs->scratch, (size_t)n_tokens * (size_t)n * sizeof *grown);
         if (!grown)
-            return lb_error(LB_ERR_NOMEM, "out of memory for %lld calibration tokens",
-                            (long long)n_tokens);
+            return lb_nomem("out of memory for %lld calibration tokens",
+              (long long)n_tokens);
         hs->scratch = grown;
         hs->scratch_tokens = n_tokens;
     }

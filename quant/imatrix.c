@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 
 lb_status lb_imatrix_add_matrix(lb_imatrix *m, const char *name, int64_t n_per_row,
                                 int64_t n_mat, int64_t mat, const double *sum_sq, int64_t count)
@@ -31,7 +31,7 @@ lb_status lb_imatrix_add_matrix(lb_imatrix *m, const char *name, int64_t n_per_r
     lb_imatrix_entry *e;
     bool created;
     if (lb_imatrix_insert(m, name, n_per_row, n_mat, &e, &created) != LB_OK)
-        return lb_error(LB_ERR_NOMEM, "lb_imatrix_add: out of memory for '%s'", name);
+        return lb_nomem("lb_imatrix_add: out of memory for '%s'", name);
     double *dst = e->sum_sq + mat * n_per_row;
     if (created) {
         /* A copy, not 0 + x: a -0.0 sum stays -0.0, as before the entry existed. */
@@ -63,7 +63,7 @@ lb_status lb_imatrix_add_dataset(lb_imatrix *m, const char *name)
         return lb_error(LB_ERR_INVALID_ARG, "lb_imatrix_add_dataset: %s dataset name",
                         name ? "empty" : "NULL");
     if (lb_imatrix_append_dataset(m, name, strlen(name)) != LB_OK)
-        return lb_error(LB_ERR_NOMEM, "lb_imatrix_add_dataset: out of memory");
+        return lb_nomem("lb_imatrix_add_dataset: out of memory for a dataset name");
     return LB_OK;
 }
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/half_internal.h"
 #include "common/rng.h"
 #include "kernels/kernels.h"
@@ -157,8 +157,8 @@ static lb_status calibration_start(pipeline *pl)
     pl->scratch = lb_malloc((size_t)(p->seqlen * hp->dim) * sizeof(float));
     if (!pl->acts || !pl->scratch || !windows) {
         lb_free(windows);
-        return lb_error(LB_ERR_NOMEM, "out of memory for %lld calibration activations "
-                        "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
+        return lb_nomem("out of memory for %lld calibration activations "
+          "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
     }
     int32_t bos = pl->ckpt->vocab ? pl->ckpt->vocab->bos_id : -1;
     lb_status status = lb_calibration_windows(p->calib_tokens, p->calib_n_tokens, bos,
@@ -373,7 +373,7 @@ static lb_status read_matrix(const pipeline *pl, const out_tensor *t, float **w,
     lb_tensor_count(ct->n_dims - 1, ct->ne + 1, rows);
     *w = lb_malloc((size_t)(*rows * *cols) * sizeof **w);
     if (!*w)
-        return lb_error(LB_ERR_NOMEM, "out of memory reading '%s'", ct->name);
+        return lb_nomem("out of memory reading '%s'", ct->name);
     lb_status status = lb_checkpoint_read_rows_f32(pl->ckpt, t->index, 0, *rows, *w);
     lb_checkpoint_release_tensor(pl->ckpt, t->index);
     if (status != LB_OK) {
@@ -399,7 +399,7 @@ static lb_status round_with_gptq(pipeline *pl, out_tensor *t, const char *name, 
     } else if ((h = lb_malloc((size_t)(cols * cols) * sizeof *h)) != NULL) {
         memcpy(h, hs->h, (size_t)(cols * cols) * sizeof *h);
     } else {
-        return lb_error(LB_ERR_NOMEM, "out of memory for the Hessian of '%s'", name);
+        return lb_nomem("out of memory for the Hessian of '%s'", name);
     }
     lb_status status = lb_gptq_quantize(w, rows, cols, h, t->type, &pl->p->gptq, t->packed, gptq);
     lb_free(h);
@@ -460,7 +460,7 @@ static lb_status quantize_matrix(pipeline *pl, out_tensor *t, lb_hessian *hs, bo
     lb_type_row_bytes(t->type, cols, &row_bytes);
     t->packed = lb_malloc((size_t)(row_bytes * (uint64_t)rows));
     if (!t->packed) {
-        status = lb_error(LB_ERR_NOMEM, "out of memory for '%s'", name);
+        status = lb_nomem("out of memory for '%s'", name);
         goto done;
     }
     lb_quantize_tensor_report report = {name, t->type, "rtn", rows, cols, NAN, NAN, NULL, 0};

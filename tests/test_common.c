@@ -27,6 +27,16 @@ int main(void)
     lb_alloc_fail_after(-1);
     lb_free(a);
     lb_free(b);
+    /* Out-of-memory messages carry the size of the allocation that failed, once. */
+    CHECK(lb_nomem("out of memory for c") == LB_ERR_NOMEM);
+    CHECK(strcmp(lb_last_error(), "out of memory for c (8 bytes)") == 0);
+    CHECK(lb_nomem("out of memory for %s", "nothing new") == LB_ERR_NOMEM);
+    CHECK(strcmp(lb_last_error(), "out of memory for nothing new") == 0);
+    lb_alloc_fail_after(0);
+    CHECK(lb_calloc(1000, 24) == NULL);
+    lb_alloc_fail_after(-1);
+    lb_nomem("out of memory for a table");
+    CHECK(strcmp(lb_last_error(), "out of memory for a table (24000 bytes)") == 0);
     char *s = lb_strndup("abc\0def", 7);
     CHECK(s && s[3] == '\0' && s[6] == 'f' && s[7] == '\0');
     lb_free(s);
