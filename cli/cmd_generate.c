@@ -22,16 +22,9 @@ static void print_usage(FILE *out)
             "  --tokenizer FILE  tokenizer when the checkpoint has none (llama2.c)\n");
 }
 
-/* xorshift64*: a fixed, documented generator so a seed means the same text everywhere. */
-static double next_uniform(uint64_t *state)
-{
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    return (double)((*state * 2685821657736338717ull) >> 11) * 0x1p-53;
-}
-
-static int32_t pick_token(const float *logits, int64_t n, double temperature, uint64_t *rng)
+/* Sampling draws from lb_rng (splitmix64), fixed and portable, so a seed means the same text
+ * everywhere. */
+static int32_t pick_token(const float *logits, int64_t n, double temperature, lb_rng *rng)
 {
     int32_t best = 0;
     for (int64_t i = 1; i < n; i++)
@@ -42,7 +35,7 @@ static int32_t pick_token(const float *logits, int64_t n, double temperature, ui
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
         sum += exp(((double)logits[i] - logits[best]) / temperature);
-    double target = next_uniform(rng) * sum, cumulative = 0.0;
+    double target = lb_rng_unit(rng) * sum, cumulative = 0.0;
     for (int64_t i = 0; i < n; i++) {
         cumulative += exp(((double)logits[i] - logits[best]) / temperature);
         if (cumulative >= target)
@@ -131,7 +124,8 @@ int lb_cmd_generate(int argc, char **argv)
         goto done;
     }
     printf("%s", prompt);
-    uint64_t rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed); /* any seed, 0 included, gives a full-period sequence */
     int32_t previous = tokens[n_prompt - 1];
     for (int64_t i = 0; i < n_generate; i++) {
         int32_t next = pick_token(logits, hp->vocab_size, temperature, &rng);

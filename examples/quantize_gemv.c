@@ -60,9 +60,10 @@ int main(int argc, char **argv)
             ref2 += (double)w[r * cols + c] * w[r * cols + c];
         }
     }
-    srand(1);
+    lb_rng rng;
+    lb_rng_seed(&rng, 1);
     for (int64_t c = 0; c < cols; c++)
-        x[c] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+        x[c] = lb_rng_uniform_pm1(&rng);
 
     const int reps = 200;
     double start = omp_get_wtime();

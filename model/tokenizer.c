@@ -9,6 +9,7 @@
 #include <pcre2.h>
 
 #include "common/alloc_internal.h"
+#include "common/hash.h"
 
 enum tokenizer_kind { KIND_LLAMA, KIND_GPT2 };
 
@@ -103,13 +104,11 @@ static size_t utf8_char_len(const uint8_t *s, size_t avail)
 
 /* ---- hashing and tables ---- */
 
+/* FNV-1a's low bits depend only on the bytes' low bits; the final mix folds high bits into the
+ * low bits the tables index by. */
 static uint64_t hash_bytes(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = lb_fnv1a64(s, len);
     return h ^ (h >> 29);
 }
 

@@ -1,6 +1,7 @@
 /* formats/imatrix_file.h's data structure on its own: insertion at the sorted place, lookup,
  * dataset names, bad arguments and failing allocations that leave it unchanged. (Both file
- * formats and accumulation are tested in test_imatrix.c.) */
+ * formats and accumulation are tested in test_imatrix.c, malformed files in
+ * test_imatrix_malformed.c.) */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

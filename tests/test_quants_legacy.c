@@ -51,27 +51,6 @@ static const qtype types[] = {
 };
 #define N_TYPES (sizeof types / sizeof types[0])
 
-static uint64_t rng_state;
-
-/* xorshift64*: deterministic inputs for a fixed seed. */
-static uint64_t next_random(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ull;
-}
-
-static double uniform01(void)
-{
-    return (double)((next_random() >> 11) + 1) * 0x1p-53; /* (0, 1] */
-}
-
-static float gaussian(void)
-{
-    return (float)(sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01()));
-}
-
 static float float_of(uint32_t u)
 {
     float f;
@@ -283,9 +262,10 @@ static void test_gaussian_rows(void)
     for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
         int64_t n = lengths[l];
         uint64_t seed = 1000 + (uint64_t)n;
-        rng_state = seed;
+        lb_rng rng;
+        lb_rng_seed(&rng, seed);
         for (int64_t i = 0; i < n; i++)
-            x[i] = gaussian() * 0.02f;
+            x[i] = test_rng_normal_f(&rng) * 0.02f;
         for (size_t ti = 0; ti < N_TYPES; ti++) {
             const qtype *t = &types[ti];
             t->quantize(x, q, n, NULL);
@@ -337,9 +317,10 @@ static void test_edge_rows(void)
         /* huge and tiny magnitudes, mixed signs: finite output, no NaN */
         static const float magnitudes[] = {1e30f, 1e-30f, 3e38f, 1e-40f, 65504.0f * 200};
         for (size_t c = 0; c < 5; c++) {
-            rng_state = 7 + c;
+            lb_rng rng;
+            lb_rng_seed(&rng, 7 + c);
             for (int64_t i = 0; i < n; i++)
-                x[i] = magnitudes[c] * (float)(uniform01() * 2.0 - 1.0);
+                x[i] = magnitudes[c] * lb_rng_uniform_pm1(&rng);
             x[5] = magnitudes[c];
             x[QK + 3] = -magnitudes[c];
             t->quantize(x, q, n, NULL);
@@ -353,9 +334,10 @@ static void test_edge_rows(void)
                     CHECK(fabsf(y[i]) <= fabsf(x[i]) * 2.0f);
         }
         /* one outlier in a Gaussian row: finite, and the outlier itself within one step */
-        rng_state = 99;
+        lb_rng rng;
+        lb_rng_seed(&rng, 99);
         for (int64_t i = 0; i < n; i++)
-            x[i] = gaussian();
+            x[i] = test_rng_normal_f(&rng);
         x[QK + 7] = 100.0f;
         t->quantize(x, q, n, NULL);
         t->dequantize(q, y, n);
@@ -397,17 +379,18 @@ static void test_importance(void)
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const qtype *t = &types[ti];
         for (int uniform = 0; uniform < 2; uniform++) {
-            rng_state = seed + ti;
+            lb_rng rng;
+            lb_rng_seed(&rng, seed + ti);
             double total_rtn = 0.0, total_imp = 0.0;
             int worse = 0, better = 0;
             for (int b = 0; b < n_blocks; b++) {
                 float x[QK], w[QK], y_rtn[QK], y_imp[QK];
                 uint8_t q_rtn[MAX_BLOCK_BYTES], q_imp[MAX_BLOCK_BYTES];
-                float scale = (float)exp(uniform01() * 8.0 - 6.0);
-                float shift = (b % 3 == 0) ? gaussian() * scale : 0.0f;
+                float scale = (float)exp(lb_rng_unit(&rng) * 8.0 - 6.0);
+                float shift = (b % 3 == 0) ? test_rng_normal_f(&rng) * scale : 0.0f;
                 for (int j = 0; j < QK; j++) {
-                    x[j] = gaussian() * scale + shift;
-                    double u = uniform01();
+                    x[j] = test_rng_normal_f(&rng) * scale + shift;
+                    double u = lb_rng_unit(&rng);
                     w[j] = uniform ? 1.0f : (b % 5 == 0 && u < 0.2) ? 0.0f : (float)(u * u * u * 10.0);
                 }
                 t->quantize(x, q_rtn, QK, NULL);
@@ -449,10 +432,11 @@ static void test_dots(void)
     for (size_t l = 0; l < 3; l++) {
         const int64_t n = lengths[l], nb = n / QK;
         const uint64_t seed = 555 + (uint64_t)n;
-        rng_state = seed;
+        lb_rng rng;
+        lb_rng_seed(&rng, seed);
         for (int64_t i = 0; i < n; i++) {
-            w[i] = gaussian() * 0.05f + (i % 64 < 32 ? 0.01f : 0.0f);
-            a[i] = gaussian() * 3.0f;
+            w[i] = test_rng_normal_f(&rng) * 0.05f + (i % 64 < 32 ? 0.01f : 0.0f);
+            a[i] = test_rng_normal_f(&rng) * 3.0f;
         }
         lb_quantize_row_q8_0_ref(a, aq, n, NULL);
         lb_dequantize_row_q8_0(aq, ad, n);

@@ -519,18 +519,16 @@ static void test_mutations(uint64_t seed)
     size_t base_size;
     uint8_t *base = make_st(header, 36, &base_size);
     static const char interesting[] = "\"{}[],:-0123456789eE. \\u";
-    uint64_t state = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     int64_t n_ok = 0, n_iters = 20000;
     for (int64_t it = 0; it < n_iters; it++) {
-        /* xorshift64*: deterministic and the same on every platform. */
-#define NEXT() (state ^= state >> 12, state ^= state << 25, state ^= state >> 27, \
-                state * 2685821657736338717ull)
         size_t size = base_size;
         uint8_t *buf = malloc(base_size);
         memcpy(buf, base, base_size);
-        int n_mut = 1 + (int)(NEXT() % 4);
+        int n_mut = 1 + (int)lb_rng_below(&rng, 4);
         for (int k = 0; k < n_mut; k++) {
-            uint64_t r = NEXT();
+            uint64_t r = lb_rng_next(&rng);
             if (size == 0)
                 break;
             size_t at = (size_t)((r >> 8) % size);
@@ -565,7 +563,6 @@ static void test_mutations(uint64_t seed)
         }
         lb_safetensors_close(&st);
         free(exact);
-#undef NEXT
     }
     printf("mutations: seed %llu, %lld iterations, %lld parsed\n", (unsigned long long)seed,
            (long long)n_iters, (long long)n_ok);

@@ -236,26 +236,17 @@ static void check_against_ref(const lb_tokenizer *t, const ref_vocab *r, const c
     free(expect);
 }
 
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t x = *state; /* xorshift64 */
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 /* Valid UTF-8 built from pieces that exercise merges, spaces, newlines and byte fallback. */
-static size_t random_text(uint64_t *rng, char *out, size_t cap)
+static size_t random_text(lb_rng *rng, char *out, size_t cap)
 {
     static const char *const parts[] = {
         "a", "b", "e", "t", "h", "o", "n", "s", " ", "  ", "\n", ".", ",", "!", "'", "0", "7",
         "The", " the", "Once", " upon", " time", "ing", "\xc3\xa9", "\xc3\xbc", "\xe6\x97\xa5",
         "\xe2\x80\x94", "\xf0\x9f\x98\x80", "\t", "<s>",
     };
-    size_t n = 0, count = rng_next(rng) % 40;
+    size_t n = 0, count = (size_t)lb_rng_below(rng, 40);
     for (size_t i = 0; i < count; i++) {
-        const char *p = parts[rng_next(rng) % (sizeof parts / sizeof *parts)];
+        const char *p = parts[lb_rng_below(rng, sizeof parts / sizeof *parts)];
         size_t k = strlen(p);
         if (n + k >= cap)
             break;
@@ -351,7 +342,8 @@ static void test_tok512(void)
         CHECK(lines >= 10);
         free(sample);
         const uint64_t seed = 0x70c512;
-        uint64_t rng = seed;
+        lb_rng rng;
+        lb_rng_seed(&rng, seed);
         int before = test_failures;
         for (int i = 0; i < 2000 && test_failures == before; i++) {
             char text[512];
@@ -657,13 +649,14 @@ static void test_spm_llama2(void)
                                                            "models/llama2-tokenizer/"
                                                            "tokenizer.model"), &model_len);
     const uint64_t seed = 0xf11b;
-    uint64_t rng = seed;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed);
     for (int i = 0; model && i < 200; i++) {
-        size_t at = (size_t)(rng_next(&rng) % model_len);
+        size_t at = (size_t)lb_rng_below(&rng, model_len);
         uint8_t saved = model[at];
-        model[at] ^= (uint8_t)(1u << (rng_next(&rng) % 8));
+        model[at] ^= (uint8_t)(1u << lb_rng_below(&rng, 8));
         lb_vocab *bad = NULL;
-        size_t cut = i % 4 == 0 ? (size_t)(rng_next(&rng) % model_len) : model_len;
+        size_t cut = i % 4 == 0 ? (size_t)lb_rng_below(&rng, model_len) : model_len;
         lb_status s = lb_spm_model_parse(&bad, "flipped.model", model, cut);
         if (s != LB_OK && s != LB_ERR_CORRUPT_FILE) {
             fprintf(stderr, "flip %d (seed 0x%llx): status %d\n", i, (unsigned long long)seed,
@@ -849,7 +842,8 @@ static void test_gpt2(void)
     static const char invalid[] = "bad \xff\xfe utf8 \xc3 \xe6\x97";
     check_round_trip(t, invalid, sizeof invalid - 1, false);
     char text[512];
-    uint64_t rng = 0x69b2;
+    lb_rng rng;
+    lb_rng_seed(&rng, 0x69b2);
     int before = test_failures;
     for (int i = 0; i < 500 && before == test_failures; i++) {
         size_t n = random_text(&rng, text, sizeof text);

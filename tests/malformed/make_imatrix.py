@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the malformed imatrix corpus in tests/malformed/imatrix/: llama.cpp's legacy .dat
 layout and its GGUF layout, one small file per defect, named for it. Every file must be
-rejected as a corrupt file (test_imatrix checks). Deterministic, python3 stdlib only; rerun
-after changing it and commit the output. make_corpus.py takes its valid seeds from here."""
+rejected as a corrupt file (test_imatrix_malformed checks). Deterministic, python3 stdlib
+only; rerun after changing it and commit the output. make_corpus.py takes its valid seeds
+from here."""
 import os
 import shutil
 import struct
