@@ -128,7 +128,7 @@ lb_status lb_imatrix_insert(lb_imatrix *m, const char *name, int64_t n_per_row, 
     lb_imatrix_entry e;
     if (entry_init(&e, name, strlen(name), n_per_row, n_mat) != LB_OK)
         return lb_nomem("imatrix: out of memory for '%s' (%lld x %lld values)",
-          name, (long long)n_per_row, (long long)n_mat);
+                        name, (long long)n_per_row, (long long)n_mat);
     lb_imatrix_entry *grown =
         lb_realloc(m->entries, (size_t)(m->n_entries + 1) * sizeof *m->entries);
     if (!grown) {

@@ -257,7 +257,7 @@ static lb_status build_tensors(lb_llama2c *m, const layout *l, const uint8_t *da
     m->tensors = lb_calloc((size_t)n, sizeof *m->tensors);
     if (!m->tensors)
         return lb_nomem("%s: out of memory for %lld tensors", m->path,
-          (long long)n);
+                        (long long)n);
     /* Order of llama2c.h: the per-layer arrays are interleaved block by block. */
     static const int before[] = {ARR_TOKEN_EMBD};
     static const int per_layer[] = {ARR_ATTN_NORM, ARR_ATTN_Q,  ARR_ATTN_K,   ARR_ATTN_V,

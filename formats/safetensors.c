@@ -133,7 +133,7 @@ static lb_status push_tensor(lb_safetensors *st, int64_t *capacity, const st_hea
             p = lb_realloc(st->tensors, (size_t)grown * sizeof *st->tensors);
         if (!p)
             return lb_nomem("%s: out of memory for %lld tensors", h->path,
-              (long long)grown);
+                            (long long)grown);
         st->tensors = p;
         *capacity = grown;
     }
@@ -305,7 +305,7 @@ static lb_status parse_buffer(lb_safetensors *st, int64_t *capacity, const char 
     ranges = lb_malloc((n_entries ? n_entries : 1) * sizeof *ranges);
     if (!ranges) {
         status = lb_nomem("%s: out of memory for %zu header entries", path,
-            n_entries);
+                          n_entries);
         goto done;
     }
     size_t n_ranges = 0;
@@ -386,7 +386,7 @@ static lb_status build_name_index(lb_safetensors *st)
     lb_status status = LB_OK;
     if (!refs || !st->by_name) {
         status = lb_nomem("out of memory for the index of %lld tensors",
-            (long long)n);
+                          (long long)n);
         goto done;
     }
     for (int64_t i = 0; i < n; i++)

@@ -29,7 +29,7 @@ lb_status lb_vocab_create(lb_vocab **out, const char *model, int64_t n_tokens, b
         (with_types && !vocab->token_types)) {
         lb_vocab_free(&vocab);
         return lb_nomem("out of memory for a vocabulary of %lld tokens",
-          (long long)n_tokens);
+                        (long long)n_tokens);
     }
     *out = vocab;
     return LB_OK;

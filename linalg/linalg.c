@@ -38,7 +38,7 @@ lb_status lb_linalg_permute_symmetric(double *a, int64_t n, const int64_t *perm)
         lb_free(row);
         lb_free(done);
         return lb_nomem("out of memory permuting a %lld x %lld matrix",
-          (long long)n, (long long)n);
+                        (long long)n, (long long)n);
     }
     /* Rows: follow each cycle of the permutation, moving one row at a time. */
     for (int64_t start = 0; start < n; start++) {

@@ -114,7 +114,7 @@ lb_status lb_model_state_create(lb_model_state **out, const lb_model *model, int
         !workspace_ok) {
         lb_model_state_free(&s);
         return lb_nomem("out of memory for a model state of %lld tokens, batch %lld",
-          (long long)max_tokens, (long long)max_batch);
+                        (long long)max_tokens, (long long)max_batch);
     }
     fill_rope_tables(s, hp);
     *out = s;

@@ -164,7 +164,7 @@ static lb_status build_table(lb_tokenizer *t)
     t->table.hashes = lb_malloc(cap * sizeof *t->table.hashes);
     if (!t->table.ids || !t->table.hashes)
         return lb_nomem("out of memory for the token table of %lld tokens",
-          (long long)v->n_tokens);
+                        (long long)v->n_tokens);
     memset(t->table.ids, 0xff, cap * sizeof *t->table.ids);
     for (int64_t id = 0; id < v->n_tokens; id++) {
         if (!is_matchable(v, id))

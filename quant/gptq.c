@@ -62,6 +62,9 @@ static lb_status row_layout_of(lb_type type, int64_t rows, int64_t cols, row_lay
     if (rows < 1 || cols < 1)
         return lb_error(LB_ERR_INVALID_ARG, "empty matrix %lld x %lld", (long long)rows,
                         (long long)cols);
+    if (rows > INT32_MAX || cols > INT32_MAX) /* BLAS's index range: the GEMMs below cannot fail */
+        return lb_error(LB_ERR_UNSUPPORTED, "matrix %lld x %lld has a side over %d",
+                        (long long)rows, (long long)cols, INT32_MAX);
     if (!lb_kernels_row_fits(type, cols) || info->block_size > MAX_BLOCK)
         return lb_error(LB_ERR_INVALID_ARG, "rows of %lld weights do not fit %s (blocks of %lld)",
                         (long long)cols, info->name, (long long)info->block_size);
@@ -152,7 +155,8 @@ static lb_status proxy_loss(const float *w, const void *q, const row_layout *L, 
                 for (int64_t c = 0; c < cols; c++)
                     d[r * cols + c] = (double)x[c] - (q ? (double)deq[c] : 0.0);
             }
-            lb_linalg_dgemm(false, false, nr, cols, cols, 1.0, d, cols, h, cols, 0.0, p, cols);
+            (void)lb_linalg_dgemm(false, false, nr, cols, cols, 1.0, d, cols, h, cols, 0.0, p,
+                                  cols);
             double sum = 0.0;
             for (int64_t i = 0; i < nr * cols; i++)
                 sum += d[i] * p[i];
@@ -319,8 +323,8 @@ static double sweep_chunk(const sweep_plan *p, sweep_scratch *s, int64_t r0, int
         }
         double t1 = omp_get_wtime();
         if (i2 < cols)
-            lb_linalg_dgemm(false, false, nr, cols - i2, i2 - i1, -1.0, s->err, p->batch,
-                            p->u + i1 * cols + i2, cols, 1.0, s->w + i2, cols);
+            (void)lb_linalg_dgemm(false, false, nr, cols - i2, i2 - i1, -1.0, s->err, p->batch,
+                                  p->u + i1 * cols + i2, cols, 1.0, s->w + i2, cols);
         *seconds_sweep += t1 - t0;
         *seconds_trailing += omp_get_wtime() - t1;
     }
@@ -443,7 +447,7 @@ static lb_status gptq_columns_alloc(gptq_columns *c, int64_t cols, int64_t n_blo
         !c->seen || !c->order) {
         gptq_columns_free(c);
         return lb_nomem("out of memory for GPTQ of %lld columns",
-          (long long)cols);
+                        (long long)cols);
     }
     return LB_OK;
 }

@@ -15,12 +15,14 @@ lb_status lb_hessian_init(lb_hessian *hs, int64_t n)
 {
     memset(hs, 0, sizeof *hs);
     uint64_t count;
-    if (n < 1 || !lb_size_mul((uint64_t)n, (uint64_t)n, &count) || count > SIZE_MAX / 8)
+    /* n <= INT32_MAX keeps every BLAS call below within its index range. */
+    if (n < 1 || n > INT32_MAX || !lb_size_mul((uint64_t)n, (uint64_t)n, &count) ||
+        count > SIZE_MAX / 8)
         return lb_error(LB_ERR_INVALID_ARG, "Hessian of dimension %lld", (long long)n);
     hs->h = lb_calloc((size_t)count, sizeof *hs->h);
     if (!hs->h)
         return lb_nomem("out of memory for a %lld x %lld Hessian (%.1f MiB)",
-          (long long)n, (long long)n, (double)count * 8.0 / 1048576.0);
+                        (long long)n, (long long)n, (double)count * 8.0 / 1048576.0);
     hs->n = n;
     return LB_OK;
 }
@@ -43,11 +45,14 @@ lb_status lb_hessian_add(lb_hessian *hs, const float *x, int64_t n_tokens)
     int64_t n = hs->n;
     if (n_tokens < 1)
         return LB_OK;
+    if (n_tokens > INT32_MAX)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_hessian_add: %lld tokens in one call (at most %d)",
+                        (long long)n_tokens, INT32_MAX);
     if (n_tokens > hs->scratch_tokens) {
         double *grown = lb_realloc(hs->scratch, (size_t)n_tokens * (size_t)n * sizeof *grown);
         if (!grown)
             return lb_nomem("out of memory for %lld calibration tokens",
-              (long long)n_tokens);
+                            (long long)n_tokens);
         hs->scratch = grown;
         hs->scratch_tokens = n_tokens;
     }
@@ -62,7 +67,7 @@ lb_status lb_hessian_add(lb_hessian *hs, const float *x, int64_t n_tokens)
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t t = 0; t < n_tiles; t++) {
         int64_t t0 = t * TILE, rows = n - t0 < TILE ? n - t0 : TILE;
-        lb_linalg_dgemm(true, false, rows, n - t0, n_tokens, 1.0, hs->scratch + t0, n,
+        (void)lb_linalg_dgemm(true, false, rows, n - t0, n_tokens, /* sizes checked above */ 1.0, hs->scratch + t0, n,
                         hs->scratch + t0, n, 1.0, hs->h + t0 * n + t0, n);
     }
     lb_linalg_blas_threads_restore(blas);

@@ -158,7 +158,7 @@ static lb_status calibration_start(pipeline *pl)
     if (!pl->acts || !pl->scratch || !windows) {
         lb_free(windows);
         return lb_nomem("out of memory for %lld calibration activations "
-          "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
+                        "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
     }
     int32_t bos = pl->ckpt->vocab ? pl->ckpt->vocab->bos_id : -1;
     lb_status status = lb_calibration_windows(p->calib_tokens, p->calib_n_tokens, bos,
