@@ -11,8 +11,6 @@
 /* Latent factors of the synthetic inputs and tokens per lb_hessian_add call. */
 #define LATENT 32
 #define TOKENS_PER_ADD 512
-/* Rows of H per tile of lb_hessian_add (its TILE), for the flop count. */
-#define HESSIAN_TILE 64
 
 double lb_bench_uniform(lb_rng *rng)
 {
@@ -41,18 +39,6 @@ static void channel_scales(lb_rng *rng, float *scale, int64_t cols)
         double s = exp(0.5 * lb_bench_normal(rng));
         scale[c] = (float)(lb_rng_below(rng, 100) == 0 ? 8.0 * s : s);
     }
-}
-
-/* Floating-point operations of lb_hessian_add over `tokens` tokens: per tile of
- * HESSIAN_TILE rows of H from t0, a (rows x (cols - t0) x tokens) GEMM. */
-static double hessian_flops(int64_t cols, int64_t tokens)
-{
-    double flops = 0.0;
-    for (int64_t t0 = 0; t0 < cols; t0 += HESSIAN_TILE) {
-        int64_t r = cols - t0 < HESSIAN_TILE ? cols - t0 : HESSIAN_TILE;
-        flops += 2.0 * (double)r * (double)(cols - t0) * (double)tokens;
-    }
-    return flops;
 }
 
 /* H = Σ x xᵀ over `tokens` synthetic inputs x = s ∘ (g M + 0.3 u): g ~ N(0, I) over LATENT
@@ -104,7 +90,7 @@ lb_status lb_bench_synthetic_hessian(int64_t cols, int64_t tokens, uint64_t seed
             goto done;
     }
     lb_hessian_finish(hs);
-    *flops = hessian_flops(cols, tokens);
+    *flops = lb_hessian_add_flops(cols, tokens);
 done:
     if (blas >= 0)
         lb_linalg_blas_threads_restore(blas);

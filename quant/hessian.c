@@ -40,6 +40,16 @@ void lb_hessian_reset(lb_hessian *hs)
     hs->n_tokens = 0;
 }
 
+double lb_hessian_add_flops(int64_t n, int64_t n_tokens)
+{
+    double flops = 0.0;
+    for (int64_t t0 = 0; t0 < n; t0 += TILE) {
+        int64_t rows = n - t0 < TILE ? n - t0 : TILE;
+        flops += 2.0 * (double)rows * (double)(n - t0) * (double)n_tokens;
+    }
+    return flops;
+}
+
 lb_status lb_hessian_add(lb_hessian *hs, const float *x, int64_t n_tokens)
 {
     int64_t n = hs->n;
