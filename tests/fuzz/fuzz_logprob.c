@@ -30,7 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(h.n_vocab >= 0 && h.n_positions >= 0);
     FUZZ_ASSERT(f->record_bytes == lb_logprob_record_bytes(h.n_vocab));
     FUZZ_ASSERT(40 + f->record_bytes * (uint64_t)h.n_positions == size);
-    double *lp = malloc((size_t)(h.n_vocab > 0 ? h.n_vocab : 1) * sizeof *lp);
+    /* A file without records may name any vocabulary size: allocate only when records (and so
+     * at least 2 bytes per vocabulary entry of input) exist. */
+    double *lp = h.n_positions > 0 ? malloc((size_t)h.n_vocab * sizeof *lp) : NULL;
     uint64_t sum = 0;
     for (int64_t p = 0; p < h.n_positions && lp; p++) {
         const uint8_t *record = lb_logprob_record(f, p);
