@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/alloc_internal.h"
 
@@ -133,4 +135,26 @@ void lb_cursor_show_bytes(char *dst, size_t cap, const char *name, uint64_t len)
         o += 3;
     }
     dst[o] = '\0';
+}
+
+static int compare_name_refs(const void *a, const void *b)
+{
+    const lb_name_ref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+void lb_find_repeated_name(lb_name_ref *refs, int64_t n, int64_t *later, int64_t *first)
+{
+    *later = -1;
+    qsort(refs, (size_t)n, sizeof *refs, compare_name_refs);
+    for (int64_t i = 1; i < n; i++) {
+        if (strcmp(refs[i - 1].name, refs[i].name) == 0 &&
+            (*later < 0 || refs[i].index < *later)) {
+            *later = refs[i].index;
+            *first = refs[i - 1].index;
+        }
+    }
 }

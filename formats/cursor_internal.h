@@ -152,4 +152,14 @@ void lb_cursor_show_utf8(char *dst, size_t cap, const char *name, uint64_t len);
  *   after LB_CURSOR_NAME_SHOWN bytes. */
 void lb_cursor_show_bytes(char *dst, size_t cap, const char *name, uint64_t len);
 
+/* Duplicate detection for the readers' names (GGUF keys and tensors, imatrix entries). */
+typedef struct lb_name_ref {
+    const char *name;
+    int64_t index;
+} lb_name_ref;
+
+/* Finds a repeated name in O(n log n): *later and *first get the indices of the repeat with the
+ * smallest later index, else *later is -1. Sorts `refs` in place. */
+void lb_find_repeated_name(lb_name_ref *refs, int64_t n, int64_t *later, int64_t *first);
+
 #endif

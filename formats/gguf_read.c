@@ -335,46 +335,17 @@ static lb_status read_tensor_info(lb_cursor *p, lb_gguf *g, int64_t index, tenso
     return LB_OK;
 }
 
-typedef struct name_ref {
-    const char *name;
-    int64_t index;
-} name_ref;
-
-static int compare_name_refs(const void *a, const void *b)
-{
-    const name_ref *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    if (c != 0)
-        return c;
-    return (x->index > y->index) - (x->index < y->index);
-}
-
-/* Finds a repeated name in O(n log n): *later and *first get the indices of one repeat, else
- * *later is -1. Sorts `refs` in place. */
-static void find_repeat(name_ref *refs, int64_t n, int64_t *later, int64_t *first)
-{
-    *later = -1;
-    qsort(refs, (size_t)n, sizeof *refs, compare_name_refs);
-    for (int64_t i = 1; i < n; i++) {
-        if (strcmp(refs[i - 1].name, refs[i].name) == 0 &&
-            (*later < 0 || refs[i].index < *later)) {
-            *later = refs[i].index;
-            *first = refs[i - 1].index;
-        }
-    }
-}
-
 static lb_status check_duplicate_keys(lb_cursor *p, lb_gguf *g, const uint64_t *key_at)
 {
     int64_t later, first;
-    name_ref *refs = lb_malloc((size_t)g->n_kv * sizeof *refs + 1);
+    lb_name_ref *refs = lb_malloc((size_t)g->n_kv * sizeof *refs + 1);
     if (!refs)
         return lb_cursor_fail(p, LB_ERR_NOMEM, 16, "n_kv",
                               "out of memory sorting %lld keys (%zu bytes)", (long long)g->n_kv,
                               (size_t)g->n_kv * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_kv; i++)
-        refs[i] = (name_ref){g->kv[i].key, i};
-    find_repeat(refs, g->n_kv, &later, &first);
+        refs[i] = (lb_name_ref){g->kv[i].key, i};
+    lb_find_repeated_name(refs, g->n_kv, &later, &first);
     lb_free(refs);
     if (later < 0)
         return LB_OK;
@@ -386,14 +357,14 @@ static lb_status check_duplicate_keys(lb_cursor *p, lb_gguf *g, const uint64_t *
 static lb_status check_duplicate_names(lb_cursor *p, lb_gguf *g, const tensor_pos *pos)
 {
     int64_t later, first;
-    name_ref *refs = lb_malloc((size_t)g->n_tensors * sizeof *refs + 1);
+    lb_name_ref *refs = lb_malloc((size_t)g->n_tensors * sizeof *refs + 1);
     if (!refs)
         return lb_cursor_fail(p, LB_ERR_NOMEM, 8, "n_tensors",
                               "out of memory sorting %lld tensor names (%zu bytes)",
                               (long long)g->n_tensors, (size_t)g->n_tensors * sizeof *refs + 1);
     for (int64_t i = 0; i < g->n_tensors; i++)
-        refs[i] = (name_ref){g->tensors[i].name, i};
-    find_repeat(refs, g->n_tensors, &later, &first);
+        refs[i] = (lb_name_ref){g->tensors[i].name, i};
+    lb_find_repeated_name(refs, g->n_tensors, &later, &first);
     lb_free(refs);
     if (later < 0)
         return LB_OK;

@@ -193,20 +193,6 @@ static lb_status check_sum(const lb_cursor *r, float v, uint64_t offset, const c
                           (long long)index, (double)v);
 }
 
-typedef struct name_ref {
-    const char *name;
-    int64_t index;
-} name_ref;
-
-static int compare_name_refs(const void *a, const void *b)
-{
-    const name_ref *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    if (c != 0)
-        return c;
-    return (x->index > y->index) - (x->index < y->index);
-}
-
 static int compare_entries(const void *a, const void *b)
 {
     return strcmp(((const lb_imatrix_entry *)a)->name, ((const lb_imatrix_entry *)b)->name);
@@ -313,19 +299,12 @@ static lb_status legacy_read_trailer(lb_cursor *r, lb_imatrix *m)
 static lb_status sort_unique(lb_cursor *r, lb_imatrix *m, const uint64_t *name_at, const char *kind)
 {
     int64_t later = -1, first = -1;
-    name_ref *refs = lb_malloc((size_t)m->n_entries * sizeof *refs + 1);
+    lb_name_ref *refs = lb_malloc((size_t)m->n_entries * sizeof *refs + 1);
     if (!refs)
         return lb_cursor_fail(r, LB_ERR_NOMEM, 0, "entries", "out of memory");
     for (int64_t i = 0; i < m->n_entries; i++)
-        refs[i] = (name_ref){m->entries[i].name, i};
-    qsort(refs, (size_t)m->n_entries, sizeof *refs, compare_name_refs);
-    for (int64_t i = 1; i < m->n_entries; i++) {
-        if (strcmp(refs[i - 1].name, refs[i].name) == 0 &&
-            (later < 0 || refs[i].index < later)) {
-            later = refs[i].index;
-            first = refs[i - 1].index;
-        }
-    }
+        refs[i] = (lb_name_ref){m->entries[i].name, i};
+    lb_find_repeated_name(refs, m->n_entries, &later, &first);
     lb_free(refs);
     if (later >= 0) {
         const char *name = m->entries[later].name;
