@@ -21,6 +21,8 @@ static const lb_type_info type_table[] = {
     {LB_TYPE_Q5_K, "Q5_K", 256, 176},
     {LB_TYPE_Q6_K, "Q6_K", 256, 210},
     {LB_TYPE_Q8_K, "Q8_K", 256, 292},
+    {LB_TYPE_IQ4_NL, "IQ4_NL", 32, 18},
+    {LB_TYPE_IQ4_XS, "IQ4_XS", 256, 136},
 };
 
 const lb_type_info *lb_type_get(uint32_t type_id)

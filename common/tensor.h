@@ -24,6 +24,8 @@ typedef enum lb_type {
     LB_TYPE_Q5_K = 13,
     LB_TYPE_Q6_K = 14,
     LB_TYPE_Q8_K = 15,
+    LB_TYPE_IQ4_NL = 20,
+    LB_TYPE_IQ4_XS = 23,
     LB_TYPE_BF16 = 30,
 } lb_type;
 

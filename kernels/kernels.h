@@ -19,10 +19,12 @@ typedef float (*lb_vec_dot_fn)(const void *w, const void *a, int64_t n);
 /* Dot product of a weight row with f32 activations. */
 typedef float (*lb_vec_dot_f32_fn)(const void *w, const float *a, int64_t n);
 
-/* The affine grid of one quantized block (block_size weights), for rounding with error
- * feedback (GPTQ) onto the scales a quantizer chose: weight i of the block decodes to
- * scale[i] * q + offset[i] for an integer q in [qmin, qmax], bit for bit as dequantize_row
- * computes it. */
+/* The grid of one quantized block (block_size weights), for rounding with error feedback
+ * (GPTQ) onto the scales a quantizer chose: weight i of the block decodes to
+ * scale[i] * level(q) + offset[i] for an integer q in [qmin, qmax], bit for bit as
+ * dequantize_row computes it (f32, product rounded, then sum). level(q) is the type's table
+ * entry levels[q - qmin] (the non-uniform grids: IQ4_NL, IQ4_XS), or q itself where the table
+ * is NULL (the affine grids). */
 typedef void (*lb_block_grid_fn)(const void *block, float *scale, float *offset);
 /* Reads / replaces the integer levels q (in [qmin, qmax], block_size of them) of one block,
  * leaving its scales untouched. */
@@ -41,6 +43,8 @@ typedef struct lb_kernel_type {
     lb_block_get_levels_fn block_get_levels;
     lb_block_set_levels_fn block_set_levels;
     int qmin, qmax;                      /* the levels' range (0, 0 without a grid) */
+    const float *levels;                 /* qmax - qmin + 1 ascending values that level q stands
+                                            for (levels[q - qmin]), or NULL: level q is q */
 } lb_kernel_type;
 
 /* The kernels of a type, or NULL for a type without them. */

@@ -22,34 +22,6 @@
 static inline int qk_min(int a, int b) { return a < b ? a : b; }
 static inline int qk_max(int a, int b) { return a > b ? a : b; }
 
-/* ---------------------------------------------------------------- f16 scales */
-
-/* A scale as stored by the quantizers: llama.cpp's conversion, except that a finite value past
- * the half range saturates to +-65504 instead of becoming Inf (which would dequantize to NaN). */
-static uint16_t qk_scale_to_f16(float f)
-{
-    uint16_t h = lb_f32_to_f16(f);
-    if ((h & 0x7fffu) == 0x7c00u) {
-        h = (uint16_t)((h & 0x8000u) | 0x7bffu);
-    } else if ((h & 0x7fffu) > 0x7c00u) {
-        h = 0;
-    }
-    return h;
-}
-
-/* Round to nearest, ties to even, as ggml's nearest_int does in its valid range (|v| <= 4194303);
- * outside it (and for NaN) the value is clamped first, which every caller then clamps further. */
-static inline int qk_nearest_int(float v)
-{
-    if (!(fabsf(v) <= 4194303.f)) {
-        v = v != v ? 0.f : (v > 0 ? 4194303.f : -4194303.f);
-    }
-    float t = v + 12582912.f;
-    int32_t i;
-    memcpy(&i, &t, sizeof i);
-    return (i & 0x007fffff) - 0x00400000;
-}
-
 /* ---------------------------------------------------------------- scale searches (ggml's) */
 
 /* Symmetric search: x ~ scale * (L - nmax), L in [0, 2 nmax - 1]; weights qw, or x^2 when NULL

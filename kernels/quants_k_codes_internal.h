@@ -1,14 +1,44 @@
 /* Shared by the two halves of the K-quant reference (quants_k.c quantizes, quants_k_decode.c
- * decodes): the integer form of a block, and the packers and unpackers of its codes. Not part
- * of the installed API. */
+ * decodes): ggml's rounding helpers (also used by quants_iq4.c), the integer form of a block,
+ * and the packers and unpackers of its codes. Not part of the installed API. */
 #ifndef LB_KERNELS_QUANTS_K_CODES_INTERNAL_H
 #define LB_KERNELS_QUANTS_K_CODES_INTERNAL_H
 
 #include <assert.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "common/half_internal.h"
 #include "kernels/quants_k_internal.h"
+
+/* A scale as stored by the quantizers (K and IQ4 types): llama.cpp's conversion, except that a
+ * finite value past the half range saturates to +-65504 instead of becoming Inf (which would
+ * dequantize to NaN), and NaN is stored as 0. */
+static inline uint16_t qk_scale_to_f16(float f)
+{
+    uint16_t h = lb_f32_to_f16(f);
+    if ((h & 0x7fffu) == 0x7c00u) {
+        h = (uint16_t)((h & 0x8000u) | 0x7bffu);
+    } else if ((h & 0x7fffu) > 0x7c00u) {
+        h = 0;
+    }
+    return h;
+}
+
+/* Round to nearest, ties to even, as ggml's nearest_int does in its valid range (|v| <= 4194303);
+ * outside it (and for NaN) the value is clamped first, which every caller then clamps further. */
+static inline int qk_nearest_int(float v)
+{
+    if (!(fabsf(v) <= 4194303.f)) {
+        v = v != v ? 0.f : (v > 0 ? 4194303.f : -4194303.f);
+    }
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 /* Row lengths are whole super-blocks. */
 #define QK_CHECK_N(n) assert((n) >= 0 && (n) % LB_QK_K == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/half_internal.h"
+#include "kernels/quants_iq4_internal.h"
 #include "kernels/quants_k_internal.h"
 #include "kernels/quants_legacy_internal.h"
 
@@ -100,43 +101,49 @@ static float vec_dot_bf16(const void *w, const void *a, int64_t n)
 
 static const lb_kernel_type kernel_types[] = {
     {LB_TYPE_F32, LB_TYPE_F32, quantize_row_f32, dequantize_row_f32, vec_dot_f32,
-     vec_dot_f32_f32, NULL, NULL, NULL, 0, 0},
+     vec_dot_f32_f32, NULL, NULL, NULL, 0, 0, NULL},
     {LB_TYPE_F16, LB_TYPE_F32, quantize_row_f16, dequantize_row_f16, vec_dot_f16,
-     vec_dot_f16_f32, NULL, NULL, NULL, 0, 0},
+     vec_dot_f16_f32, NULL, NULL, NULL, 0, 0, NULL},
     {LB_TYPE_BF16, LB_TYPE_F32, quantize_row_bf16, dequantize_row_bf16, vec_dot_bf16,
-     vec_dot_bf16_f32, NULL, NULL, NULL, 0, 0},
+     vec_dot_bf16_f32, NULL, NULL, NULL, 0, 0, NULL},
     {LB_TYPE_Q8_0, LB_TYPE_Q8_0, lb_quantize_row_q8_0_ref, lb_dequantize_row_q8_0,
      lb_vec_dot_q8_0_q8_0_c, lb_vec_dot_q8_0_f32_c,
-     lb_block_grid_q8_0, lb_block_get_levels_q8_0, lb_block_set_levels_q8_0, -127, 127},
+     lb_block_grid_q8_0, lb_block_get_levels_q8_0, lb_block_set_levels_q8_0, -127, 127, NULL},
     {LB_TYPE_Q4_0, LB_TYPE_Q8_0, lb_quantize_row_q4_0_ref, lb_dequantize_row_q4_0,
      lb_vec_dot_q4_0_q8_0_c, lb_vec_dot_q4_0_f32_c,
-     lb_block_grid_q4_0, lb_block_get_levels_q4_0, lb_block_set_levels_q4_0, -8, 7},
+     lb_block_grid_q4_0, lb_block_get_levels_q4_0, lb_block_set_levels_q4_0, -8, 7, NULL},
     {LB_TYPE_Q4_1, LB_TYPE_Q8_0, lb_quantize_row_q4_1_ref, lb_dequantize_row_q4_1,
      lb_vec_dot_q4_1_q8_0_c, lb_vec_dot_q4_1_f32_c,
-     lb_block_grid_q4_1, lb_block_get_levels_q4_1, lb_block_set_levels_q4_1, 0, 15},
+     lb_block_grid_q4_1, lb_block_get_levels_q4_1, lb_block_set_levels_q4_1, 0, 15, NULL},
     {LB_TYPE_Q5_0, LB_TYPE_Q8_0, lb_quantize_row_q5_0_ref, lb_dequantize_row_q5_0,
      lb_vec_dot_q5_0_q8_0_c, lb_vec_dot_q5_0_f32_c,
-     lb_block_grid_q5_0, lb_block_get_levels_q5_0, lb_block_set_levels_q5_0, -16, 15},
+     lb_block_grid_q5_0, lb_block_get_levels_q5_0, lb_block_set_levels_q5_0, -16, 15, NULL},
     {LB_TYPE_Q5_1, LB_TYPE_Q8_0, lb_quantize_row_q5_1_ref, lb_dequantize_row_q5_1,
      lb_vec_dot_q5_1_q8_0_c, lb_vec_dot_q5_1_f32_c,
-     lb_block_grid_q5_1, lb_block_get_levels_q5_1, lb_block_set_levels_q5_1, 0, 31},
+     lb_block_grid_q5_1, lb_block_get_levels_q5_1, lb_block_set_levels_q5_1, 0, 31, NULL},
     {LB_TYPE_Q2_K, LB_TYPE_Q8_K, lb_quantize_row_q2_K_ref, lb_dequantize_row_q2_K,
      lb_vec_dot_q2_K_q8_K_c, lb_vec_dot_q2_K_f32_c,
-     lb_block_grid_q2_K, lb_block_get_levels_q2_K, lb_block_set_levels_q2_K, 0, 3},
+     lb_block_grid_q2_K, lb_block_get_levels_q2_K, lb_block_set_levels_q2_K, 0, 3, NULL},
     {LB_TYPE_Q3_K, LB_TYPE_Q8_K, lb_quantize_row_q3_K_ref, lb_dequantize_row_q3_K,
      lb_vec_dot_q3_K_q8_K_c, lb_vec_dot_q3_K_f32_c,
-     lb_block_grid_q3_K, lb_block_get_levels_q3_K, lb_block_set_levels_q3_K, -4, 3},
+     lb_block_grid_q3_K, lb_block_get_levels_q3_K, lb_block_set_levels_q3_K, -4, 3, NULL},
     {LB_TYPE_Q4_K, LB_TYPE_Q8_K, lb_quantize_row_q4_K_ref, lb_dequantize_row_q4_K,
      lb_vec_dot_q4_K_q8_K_c, lb_vec_dot_q4_K_f32_c,
-     lb_block_grid_q4_K, lb_block_get_levels_q4_K, lb_block_set_levels_q4_K, 0, 15},
+     lb_block_grid_q4_K, lb_block_get_levels_q4_K, lb_block_set_levels_q4_K, 0, 15, NULL},
     {LB_TYPE_Q5_K, LB_TYPE_Q8_K, lb_quantize_row_q5_K_ref, lb_dequantize_row_q5_K,
      lb_vec_dot_q5_K_q8_K_c, lb_vec_dot_q5_K_f32_c,
-     lb_block_grid_q5_K, lb_block_get_levels_q5_K, lb_block_set_levels_q5_K, 0, 31},
+     lb_block_grid_q5_K, lb_block_get_levels_q5_K, lb_block_set_levels_q5_K, 0, 31, NULL},
     {LB_TYPE_Q6_K, LB_TYPE_Q8_K, lb_quantize_row_q6_K_ref, lb_dequantize_row_q6_K,
      lb_vec_dot_q6_K_q8_K_c, lb_vec_dot_q6_K_f32_c,
-     lb_block_grid_q6_K, lb_block_get_levels_q6_K, lb_block_set_levels_q6_K, -32, 31},
+     lb_block_grid_q6_K, lb_block_get_levels_q6_K, lb_block_set_levels_q6_K, -32, 31, NULL},
     {LB_TYPE_Q8_K, LB_TYPE_Q8_K, lb_quantize_row_q8_K_ref, lb_dequantize_row_q8_K, NULL, NULL,
-     NULL, NULL, NULL, 0, 0},
+     NULL, NULL, NULL, 0, 0, NULL},
+    {LB_TYPE_IQ4_NL, LB_TYPE_Q8_0, lb_quantize_row_iq4_nl_ref, lb_dequantize_row_iq4_nl,
+     lb_vec_dot_iq4_nl_q8_0_c, lb_vec_dot_iq4_nl_f32_c, lb_block_grid_iq4_nl,
+     lb_block_get_levels_iq4_nl, lb_block_set_levels_iq4_nl, 0, 15, lb_iq4_levels},
+    {LB_TYPE_IQ4_XS, LB_TYPE_Q8_K, lb_quantize_row_iq4_xs_ref, lb_dequantize_row_iq4_xs,
+     lb_vec_dot_iq4_xs_q8_K_c, lb_vec_dot_iq4_xs_f32_c, lb_block_grid_iq4_xs,
+     lb_block_get_levels_iq4_xs, lb_block_set_levels_iq4_xs, 0, 15, lb_iq4_levels},
 };
 
 const lb_kernel_type *lb_kernels_type(lb_type type)

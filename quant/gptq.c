@@ -43,6 +43,55 @@ int lb_grid_nearest_level(float w, float scale, float offset, int qmin, int qmax
     return q < qmin ? qmin : q > qmax ? qmax : q;
 }
 
+/* One level's decoded value, as the grid's contract computes it (product rounded, then sum). */
+static float table_value(float scale, float level, float offset)
+{
+    float p = scale * level;
+    return p + offset;
+}
+
+int lb_grid_nearest_table_level(float w, float scale, float offset, const float *levels,
+                                int n_levels)
+{
+    /* Decoded values are monotone in the index (ascending levels, and rounding is monotone):
+     * find the last index on w's low side, then take the nearer of it and the next. */
+    if (n_levels <= 1)
+        return 0;
+    if (!(scale > 0.0f || scale < 0.0f) || w != w) {
+        int best = 0;
+        for (int i = 1; i < n_levels; i++)
+            if (fabsf(levels[i]) < fabsf(levels[best]))
+                best = i;
+        return best;
+    }
+    const bool ascending = scale > 0.0f;
+    int lo = -1, hi = n_levels; /* values at lo are on w's low side, at hi on its high side */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        float v = table_value(scale, levels[mid], offset);
+        if (ascending ? v <= w : v >= w)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (lo < 0)
+        return 0;
+    if (hi >= n_levels)
+        return n_levels - 1;
+    double below = fabs((double)w - (double)table_value(scale, levels[lo], offset));
+    double above = fabs((double)table_value(scale, levels[hi], offset) - (double)w);
+    return above < below ? hi : lo;
+}
+
+/* The level of k's grid nearest to w: through the level table where k has one. */
+static int nearest_type_level(const lb_kernel_type *k, float w, float scale, float offset)
+{
+    if (k->levels)
+        return k->qmin + lb_grid_nearest_table_level(w, scale, offset, k->levels,
+                                                      k->qmax - k->qmin + 1);
+    return lb_grid_nearest_level(w, scale, offset, k->qmin, k->qmax);
+}
+
 /* The blocks of `type` over rows of `cols` weights. */
 typedef struct row_layout {
     const lb_kernel_type *kernels;
@@ -92,8 +141,7 @@ static void nearest_levels_row(const row_layout *L, const float *x, uint8_t *row
         const float *xb = x + b * L->block_size;
         k->block_grid(block, scale, offset);
         for (int64_t j = 0; j < L->block_size; j++)
-            levels[j] = (int8_t)lb_grid_nearest_level(xb[j], scale[j], offset[j], k->qmin,
-                                                      k->qmax);
+            levels[j] = (int8_t)nearest_type_level(k, xb[j], scale[j], offset[j]);
         k->block_set_levels(block, levels);
     }
 }
@@ -285,9 +333,9 @@ static float round_weight(const sweep_plan *p, sweep_scratch *s, int64_t r0, int
         return decoded;
     }
     size_t at = (size_t)(r * p->cols + c);
-    int q = lb_grid_nearest_level((float)w, s->scale[at], s->offset[at], k->qmin, k->qmax);
+    int q = nearest_type_level(k, (float)w, s->scale[at], s->offset[at]);
     s->levels[at] = (int8_t)q;
-    float decoded = s->scale[at] * (float)q;
+    float decoded = s->scale[at] * (k->levels ? k->levels[q - k->qmin] : (float)q);
     return decoded + s->offset[at];
 }
 

@@ -43,8 +43,16 @@ typedef struct lb_gptq_report {
 
 /* Nearest level on one element's affine grid (value = scale * q + offset, q in [qmin, qmax]):
  * the rounding GPTQ applies to each error-updated weight, and the one RTN's levels are
- * re-derived with once the quantizer has chosen a block's scales. */
+ * re-derived with once the quantizer has chosen a block's scales (for the types without a
+ * level table; the others use lb_grid_nearest_table_level). */
 LB_API int lb_grid_nearest_level(float w, float scale, float offset, int qmin, int qmax);
+
+/* The same on a grid with a level table (value = scale * levels[i] + offset, f32, product
+ * rounded then sum; levels ascending, n_levels >= 1): the index i whose value is nearest to w,
+ * found among the decoded values themselves, so it is exact (a tie goes to the lower index).
+ * Where every index decodes alike (scale 0) or w is NaN: the index of the level nearest 0. */
+LB_API int lb_grid_nearest_table_level(float w, float scale, float offset, const float *levels,
+                                       int n_levels);
 
 /* Round-to-nearest: the kernels' quantizer row by row. importance (cols values, may be NULL)
  * weights the scale search; with it, each level is then re-rounded to the nearest on the

@@ -4,7 +4,8 @@ implementation (gguf.quants, maintained with llama.cpp) as the oracle:
 - dequantization: blocks quantized by lowbit decode to the same floats in gguf.quants and in
   lowbit, for every type;
 - quantization: where gguf.quants implements llama.cpp's reference rounding (Q4_0, Q4_1, Q5_0,
-  Q5_1, Q8_0), lowbit's importance-free rounding writes the same bytes;
+  Q5_1, Q8_0), lowbit's importance-free rounding writes the same bytes (gguf.quants has no
+  IQ4_NL / IQ4_XS quantizer: tests/test_quants_iq4.c pins those bytes to llama.cpp's by hash);
 - blocks written by gguf.quants decode to the same floats in lowbit ("and vice versa").
 
 usage: check_quants_oracle.py QUANTS_MAIN
@@ -27,7 +28,8 @@ except ImportError as e:
     sys.exit(1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77)
 
 SEED = 20261123
-TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
+TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+         "IQ4_NL", "IQ4_XS"]
 GGUF_QUANTIZES = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"}
 
 

@@ -76,11 +76,11 @@ typedef struct isa_level {
 static const lb_type avx2_dots[] = {
     LB_TYPE_F32,  LB_TYPE_F16,  LB_TYPE_BF16, LB_TYPE_Q4_0, LB_TYPE_Q4_1,
     LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0, LB_TYPE_Q2_K, LB_TYPE_Q3_K,
-    LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+    LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_IQ4_NL, LB_TYPE_IQ4_XS,
 };
 static const lb_type neon_dots[] = {
-    LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0,
-    LB_TYPE_Q2_K, LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+    LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1,   LB_TYPE_Q8_0,   LB_TYPE_Q2_K,
+    LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_IQ4_NL, LB_TYPE_IQ4_XS,
 };
 static const lb_type simd_quantizers[] = {LB_TYPE_Q8_0, LB_TYPE_Q8_K};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -100,7 +100,8 @@ static const isa_level all_levels[] = {
 static const lb_type all_types[] = {
     LB_TYPE_F32,  LB_TYPE_F16,  LB_TYPE_BF16, LB_TYPE_Q4_0, LB_TYPE_Q4_1,
     LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0, LB_TYPE_Q2_K, LB_TYPE_Q3_K,
-    LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_Q8_K,
+    LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_Q8_K, LB_TYPE_IQ4_NL,
+    LB_TYPE_IQ4_XS,
 };
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
@@ -278,7 +279,8 @@ static double dot_worst_case(int64_t n)
 }
 
 /* Weight / activation pairings tried at every length (those a type cannot take are skipped:
- * bytes only for packed rows, the saturated codes only for the legacy types). */
+ * bytes only for packed rows, the saturated codes only for the types with Q8_0 activations:
+ * legacy and IQ4_NL). */
 static const input_kind dot_pairs[][2] = {
     {IN_RANDOM, IN_RANDOM},   {IN_ZERO, IN_RANDOM},    {IN_RANDOM, IN_ZERO},
     {IN_CONST, IN_RANDOM},    {IN_RANDOM, IN_CONST},   {IN_CONST, IN_CONST},
@@ -631,8 +633,9 @@ static void run_checks(const isa_level *levels, int n_levels, uint64_t seed)
 
 static int run_bench(const isa_level *levels, int n_levels, uint64_t seed)
 {
-    static const lb_type default_types[] = {LB_TYPE_F32, LB_TYPE_Q8_0, LB_TYPE_Q4_0,
-                                            LB_TYPE_Q4_K, LB_TYPE_Q6_K, LB_TYPE_Q2_K};
+    static const lb_type default_types[] = {LB_TYPE_F32,  LB_TYPE_Q8_0,   LB_TYPE_Q4_0,
+                                            LB_TYPE_Q4_K, LB_TYPE_Q6_K,   LB_TYPE_Q2_K,
+                                            LB_TYPE_IQ4_NL, LB_TYPE_IQ4_XS};
     static const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}};
     static const int64_t batches[] = {1, 8, 32, 256};
     static const int thread_counts[] = {1, 2};

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kernels/kernels.h"
+#include "kernels/quants_iq4_internal.h"
 #include "kernels/quants_k_internal.h"
 #include "kernels/quants_legacy_internal.h"
 
@@ -137,6 +138,8 @@ static void fill_raw(lb_type type, uint8_t *row, int64_t n, bool extreme, lb_rng
             put_half(blk, offsetof(lb_block_q5_K, dmin), rng);
             break;
         case LB_TYPE_Q6_K: put_half(blk, offsetof(lb_block_q6_K, d), rng); break;
+        case LB_TYPE_IQ4_NL: put_half(blk, offsetof(lb_block_iq4_nl, d), rng); break;
+        case LB_TYPE_IQ4_XS: put_half(blk, offsetof(lb_block_iq4_xs, d), rng); break;
         case LB_TYPE_Q8_K: {
             lb_block_q8_K q;
             memcpy(&q, blk, sizeof q);
@@ -168,6 +171,9 @@ static void saturate_legacy(lb_type t, uint8_t *row, int64_t n, uint8_t byte)
     case LB_TYPE_Q4_1: start = offsetof(lb_block_q4_1, qs), block = sizeof(lb_block_q4_1); break;
     case LB_TYPE_Q5_0: start = offsetof(lb_block_q5_0, qh), block = sizeof(lb_block_q5_0); break;
     case LB_TYPE_Q5_1: start = offsetof(lb_block_q5_1, qh), block = sizeof(lb_block_q5_1); break;
+    case LB_TYPE_IQ4_NL:
+        start = offsetof(lb_block_iq4_nl, qs), block = sizeof(lb_block_iq4_nl);
+        break;
     default: return;
     }
     for (int64_t b = 0; b < n / 32; b++)
@@ -203,6 +209,12 @@ bool code_bytes(lb_type t, size_t *start, size_t *end)
     case LB_TYPE_Q4_K: *start = offsetof(lb_block_q4_K, qs), *end = sizeof(lb_block_q4_K); break;
     case LB_TYPE_Q5_K: *start = offsetof(lb_block_q5_K, qh), *end = sizeof(lb_block_q5_K); break;
     case LB_TYPE_Q6_K: *start = 0, *end = offsetof(lb_block_q6_K, scales); break;
+    case LB_TYPE_IQ4_NL:
+        *start = offsetof(lb_block_iq4_nl, qs), *end = sizeof(lb_block_iq4_nl);
+        break;
+    case LB_TYPE_IQ4_XS:
+        *start = offsetof(lb_block_iq4_xs, qs), *end = sizeof(lb_block_iq4_xs);
+        break;
     default: return false;
     }
     return true;

@@ -28,7 +28,8 @@ typedef enum input_kind {
     IN_HUGE,      /* quantizers only: magnitudes near FLT_MAX (f16 scales saturate) */
     IN_RAW,       /* packed rows only: random block bytes with finite scales */
     IN_EXTREME,   /* as IN_RAW with bytes 0x00, 0xff, 0x80, 0x7f only */
-    IN_SATURATED, /* legacy weights: every code at its extreme (all bits set, Q8_0 -128) */
+    IN_SATURATED, /* legacy and IQ4_NL weights: every code at its extreme (all bits set, Q8_0
+                     -128) */
     IN_MIN,       /* Q8_0 activations: all -128, a code the quantizer never writes */
     IN_MAX,       /* Q8_0 activations: all +127 */
 } input_kind;

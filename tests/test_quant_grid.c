@@ -10,6 +10,7 @@
 #include "common/rng.h"
 #include "common/tensor.h"
 #include "kernels/kernels.h"
+#include "kernels/quants_iq4_internal.h"
 #include "kernels/quants_k_internal.h"
 #include "kernels/quants_legacy_internal.h"
 #include "test_util.h"
@@ -43,6 +44,8 @@ static const grid_expect expected[] = {
     {LB_TYPE_Q4_K, 0, 15, offsetof(lb_block_q4_K, qs), sizeof(lb_block_q4_K)},
     {LB_TYPE_Q5_K, 0, 31, offsetof(lb_block_q5_K, qh), sizeof(lb_block_q5_K)},
     {LB_TYPE_Q6_K, -32, 31, offsetof(lb_block_q6_K, ql), offsetof(lb_block_q6_K, scales)},
+    {LB_TYPE_IQ4_NL, 0, 15, offsetof(lb_block_iq4_nl, qs), sizeof(lb_block_iq4_nl)},
+    {LB_TYPE_IQ4_XS, 0, 15, offsetof(lb_block_iq4_xs, qs), sizeof(lb_block_iq4_xs)},
 };
 #define N_EXPECTED (sizeof expected / sizeof expected[0])
 
@@ -106,12 +109,14 @@ static void make_importance(float *w)
         w[i] = lb_rng_unit(&rng) < 0.1 ? 0.0f : (float)(lb_rng_unit(&rng) * 2.0);
 }
 
-/* scale * q + offset, each operation rounded on its own: the grid's contract. */
-static void grid_decode(const float *scale, const float *offset, const int8_t *q, int n,
-                        float *z)
+/* scale * level(q) + offset, each operation rounded on its own: the grid's contract, level(q)
+ * the type's table entry where it has one, else q. */
+static void grid_decode(const lb_kernel_type *k, const float *scale, const float *offset,
+                        const int8_t *q, int n, float *z)
 {
     for (int i = 0; i < n; i++) {
-        float p = scale[i] * (float)q[i];
+        float level = k->levels ? k->levels[q[i] - k->qmin] : (float)q[i];
+        float p = scale[i] * level;
         z[i] = p + offset[i];
     }
 }
@@ -142,7 +147,8 @@ static void report(int check, const char *type, enum row_kind kind, int imp, int
 
 /* ---------------------------------------------------------------- tests */
 
-/* Every registered type: grids exactly for the ten quant types, with the documented ranges. */
+/* Every registered type: grids exactly for the twelve quant types, with the documented ranges
+ * (and level tables for the two non-uniform ones). */
 static void test_registry(void)
 {
     int types = 0, grids = 0;
@@ -164,8 +170,13 @@ static void test_registry(void)
         grids++;
         CHECK(k->block_grid && k->block_get_levels && k->block_set_levels);
         CHECK(k->qmin == e->qmin && k->qmax == e->qmax);
+        /* a level table: ascending, one entry per level (IQ4_NL, IQ4_XS) */
+        if (k->levels)
+            for (int q = k->qmin + 1; q <= k->qmax; q++)
+                CHECK(k->levels[q - k->qmin] > k->levels[q - 1 - k->qmin]);
+        CHECK(!k->levels == !(k->type == LB_TYPE_IQ4_NL || k->type == LB_TYPE_IQ4_XS));
     }
-    CHECK(types == 14);
+    CHECK(types == 16);
     CHECK(grids == (int)N_EXPECTED);
     CHECK(!lb_kernels_type(LB_TYPE_F32)->block_grid);
     CHECK(!lb_kernels_type(LB_TYPE_F16)->block_grid);
@@ -203,7 +214,7 @@ static void check_row(const lb_kernel_type *k, const grid_expect *e, enum row_ki
 
         /* (2) the grid reproduces dequantize_row bit for bit */
         k->block_grid(block, scale, offset);
-        grid_decode(scale, offset, q, bs, z);
+        grid_decode(k, scale, offset, q, bs, z);
         int d = first_bit_difference(z, y + b * bs, bs);
         if (d >= 0)
             report(1, name, kind, imp, b, "scale * q + offset != dequantize_row", d, z[d],
@@ -238,7 +249,7 @@ static void check_row(const lb_kernel_type *k, const grid_expect *e, enum row_ki
             memcmp(offset, offset2, sizeof(float) * (size_t)bs) != 0)
             report(3, name, kind, imp, b, "set_levels changed the grid", -1, 0, 0);
         k->dequantize_row(copy, y2, bs);
-        grid_decode(scale, offset, r, bs, z);
+        grid_decode(k, scale, offset, r, bs, z);
         d = first_bit_difference(z, y2, bs);
         if (d >= 0)
             report(4, name, kind, imp, b, "new levels: scale * q + offset != dequantize_row", d,

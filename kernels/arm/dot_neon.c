@@ -1,4 +1,5 @@
-/* AArch64 NEON vec_dot kernels for all packed types; bit-exact Q8_0 / Q8_K activation quantizers. */
+/* AArch64 NEON vec_dot kernels for all packed types (IQ4_NL / IQ4_XS included); bit-exact Q8_0 /
+ * Q8_K activation quantizers. */
 #include <arm_neon.h>
 #include <assert.h>
 #include <math.h>
@@ -7,6 +8,7 @@
 
 #include "common/half_internal.h"
 #include "kernels/dsp_internal.h"
+#include "kernels/quants_iq4_internal.h"
 #include "kernels/quants_k_internal.h"
 #include "kernels/quants_legacy_internal.h"
 
@@ -417,6 +419,50 @@ static float vec_dot_q6_K_q8_K_neon(const void *w, const void *a_q8_K, int64_t n
     return sumf;
 }
 
+/* IQ4_NL / IQ4_XS: the 16 codes of a group's byte half looked up in the 16 levels by TBL
+ * (elements 0..15 from the low nibbles, 16..31 from the high ones), then the exact int8 dot. */
+static inline int32_t iq4_group_dot_neon(const uint8_t *qs, const int8_t *a, int8x16_t levels)
+{
+    const uint8x16_t q = vld1q_u8(qs);
+    const int8x16_t v0 = vqtbl1q_s8(levels, vandq_u8(q, vdupq_n_u8(0x0f)));
+    const int8x16_t v1 = vqtbl1q_s8(levels, vshrq_n_u8(q, 4));
+    int32x4_t acc = dot16_acc(vdupq_n_s32(0), v0, vld1q_s8(a));
+    acc = dot16_acc(acc, v1, vld1q_s8(a + 16));
+    return vaddvq_s32(acc);
+}
+
+static float vec_dot_iq4_nl_q8_0_neon(const void *w, const void *a_q8_0, int64_t n)
+{
+    assert(n >= 0 && n % LB_QK_IQ4_NL == 0);
+    const lb_block_iq4_nl *wb = w;
+    const lb_block_q8_0 *ab = a_q8_0;
+    const int8x16_t levels = vld1q_s8(lb_iq4_values);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / LB_QK_IQ4_NL; b++) {
+        const float scale = lb_f16_to_f32(wb[b].d) * lb_f16_to_f32(ab[b].d);
+        sum += scale * (float)iq4_group_dot_neon(wb[b].qs, ab[b].qs, levels);
+    }
+    return sum;
+}
+
+static float vec_dot_iq4_xs_q8_K_neon(const void *w, const void *a_q8_K, int64_t n)
+{
+    assert(n >= 0 && n % LB_QK_IQ4_XS == 0);
+    const lb_block_iq4_xs *wb = w;
+    const lb_block_q8_K *ab = a_q8_K;
+    const int8x16_t levels = vld1q_s8(lb_iq4_values);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / LB_QK_IQ4_XS; b++) {
+        int32_t sumi = 0;
+        for (int s = 0; s < LB_QK_IQ4_XS / 32; s++)
+            sumi += lb_iq4_xs_scale(&wb[b], s) *
+                    iq4_group_dot_neon(wb[b].qs + 16 * s, ab[b].qs + 32 * s, levels);
+        const float scale = lb_f16_to_f32(wb[b].d) * ab[b].d;
+        sum += scale * (float)sumi;
+    }
+    return sum;
+}
+
 /* Activation quantizers, bit-exact with lb_quantize_row_q8_0_ref / lb_quantize_row_q8_K_ref. */
 
 /* 16 int32 lanes (4 vectors, in element order, already in int8 range) -> 16 int8 at dst. */
@@ -534,6 +580,8 @@ void lb_kernels_dsp_init_neon(lb_kernels_dsp *dsp)
     dsp->vec_dot[LB_TYPE_Q4_K] = vec_dot_q4_K_q8_K_neon;
     dsp->vec_dot[LB_TYPE_Q5_K] = vec_dot_q5_K_q8_K_neon;
     dsp->vec_dot[LB_TYPE_Q6_K] = vec_dot_q6_K_q8_K_neon;
+    dsp->vec_dot[LB_TYPE_IQ4_NL] = vec_dot_iq4_nl_q8_0_neon;
+    dsp->vec_dot[LB_TYPE_IQ4_XS] = vec_dot_iq4_xs_q8_K_neon;
     dsp->quantize_activations[LB_TYPE_Q8_0] = quantize_row_q8_0_neon;
     dsp->quantize_activations[LB_TYPE_Q8_K] = quantize_row_q8_K_neon;
 }

@@ -1,5 +1,5 @@
 /* AVX2 dispatch: bit-exact Q8_0 / Q8_K activation quantizers here, the vec_dot kernels in
- * dot_avx2_legacy.c, dot_avx2_k.c and dot_avx2_float.c. */
+ * dot_avx2_legacy.c, dot_avx2_k.c, dot_avx2_float.c and dot_avx2_iq4.c. */
 #include <assert.h>
 #include <immintrin.h>
 #include <math.h>
@@ -164,6 +164,7 @@ void lb_kernels_dsp_init_avx2(lb_kernels_dsp *dsp)
     lb_kernels_dsp_init_avx2_legacy(dsp);
     lb_kernels_dsp_init_avx2_k(dsp);
     lb_kernels_dsp_init_avx2_float(dsp);
+    lb_kernels_dsp_init_avx2_iq4(dsp);
     dsp->quantize_activations[LB_TYPE_Q8_0] = quantize_row_q8_0_avx2;
     dsp->quantize_activations[LB_TYPE_Q8_K] = quantize_row_q8_K_avx2;
 }

@@ -41,6 +41,7 @@ exe=$build/checkkern
     -Wmissing-prototypes -Wvla -Werror -I"$src" -o "$exe" \
     "$src/common/status.c" "$src/common/alloc.c" "$src/common/tensor.c" "$src/common/cpu.c" \
     "$src/common/rng.c" "$src/common/half.c" "$src/kernels/quants_legacy.c" \
+    "$src/kernels/quants_iq4.c" \
     "$src/kernels/quants_k.c" "$src/kernels/quants_k_decode.c" "$src/kernels/registry.c" \
     "$src/kernels/dsp.c" "$src/kernels/gemm.c" "$src/kernels/arm/dot_neon.c" \
     "$src/tests/checkkern.c" "$src/tests/checkkern_inputs.c" -lm
