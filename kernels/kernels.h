@@ -54,8 +54,10 @@ LB_API const lb_kernel_type *lb_kernels_type(lb_type type);
 LB_API bool lb_kernels_row_fits(lb_type type, int64_t row_length);
 
 /* The type a tensor with rows of `row_length` gets when `wanted` does not fit, following
- * llama.cpp's substitutions: Q2_K and Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1,
- * Q6_K -> Q8_0; then Q8_0 if that still does not fit, then F16. Returns `wanted` when it fits. */
+ * llama.cpp's substitutions (llama_tensor_get_type, early 2025): Q2_K, Q3_K and IQ4_XS ->
+ * IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; F16 where that substitute does not fit
+ * either, and for every other type (llama.cpp stops with an error there). Returns `wanted` when
+ * it fits. */
 LB_API lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length);
 
 /* Bytes of workspace lb_gemm needs for `batch` activation rows of `cols` elements; 0 when the

@@ -167,12 +167,12 @@ lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length)
     lb_type substitute;
     switch (wanted) {
     case LB_TYPE_Q2_K:
-    case LB_TYPE_Q3_K: substitute = LB_TYPE_Q4_0; break;
+    case LB_TYPE_Q3_K:
+    case LB_TYPE_IQ4_XS: substitute = LB_TYPE_IQ4_NL; break;
     case LB_TYPE_Q4_K: substitute = LB_TYPE_Q5_0; break;
     case LB_TYPE_Q5_K: substitute = LB_TYPE_Q5_1; break;
-    default: substitute = LB_TYPE_Q8_0; break;
+    case LB_TYPE_Q6_K: substitute = LB_TYPE_Q8_0; break;
+    default: return LB_TYPE_F16;
     }
-    if (lb_kernels_row_fits(substitute, row_length))
-        return substitute;
-    return lb_kernels_row_fits(LB_TYPE_Q8_0, row_length) ? LB_TYPE_Q8_0 : LB_TYPE_F16;
+    return lb_kernels_row_fits(substitute, row_length) ? substitute : LB_TYPE_F16;
 }

@@ -5,10 +5,12 @@
  * 007dbbf3fd17eefe9b47fee45f48f7ba5e62b714 (llama_tensor_get_type_impl, tensor_type_fallback,
  * llama_ftype_get_default_type) and the llama_ftype numbers from include/llama.h at commit
  * 0011438e931ec7fd258433f61d411301a759fae2; the rules for the k-quant and legacy ftypes below
- * have been stable since early 2024. Left out: MoE (n_expert) and Falcon rules, i-quant ftypes,
- * fused attn_qkv. One deliberate difference: where llama.cpp has no substitute (a legacy type,
- * or Q8_0, on a row that is not a multiple of 32) it stops with an error; lowbit stores the
- * tensor as F16 (lb_kernels_fallback_type), which llama.cpp loads. */
+ * have been stable since early 2024; the IQ4_NL / IQ4_XS ftypes and the substitutes for rows
+ * that fit no block (convert_incompatible_tensor) follow the snapshot of February 2025. Left
+ * out: MoE (n_expert) and Falcon rules, the other i-quant ftypes, fused attn_qkv. One
+ * deliberate difference: where llama.cpp has no substitute (a legacy type, IQ4_NL or Q8_0 on a
+ * row that is not a multiple of 32) it stops with an error; lowbit stores the tensor as F16
+ * (lb_kernels_fallback_type), which llama.cpp loads. */
 #include "quant/mixture.h"
 
 #include <ctype.h>
@@ -27,6 +29,7 @@ typedef enum layer_select {
     SEL_FIRST_SIXTEENTH,    /* i < n/16 */
     SEL_FIRST_EIGHTH,       /* i < n/8 */
     SEL_FIRST_EIGHTH_IMATRIX, /* i < n/8, only with an importance matrix */
+    SEL_FIRST_EIGHTH_NO_IMATRIX, /* i < n/8, only without an importance matrix */
     SEL_GQA_4,              /* n_heads / n_kv_heads >= 4 (any block) */
 } layer_select;
 
@@ -65,6 +68,10 @@ static const preset presets[] = {
     {"Q5_0", 8, T(Q5_0), {0}, {0}, {SEL_FIRST_EIGHTH_IMATRIX, T(Q5_1), T(Q5_0)}},
     {"Q5_1", 9, T(Q5_1), {0}, {0}, {0}},
     {"Q8_0", 7, T(Q8_0), {0}, {0}, {0}},
+    {"IQ4_NL", 25, T(IQ4_NL), {SEL_GQA_4, T(Q5_K), T(IQ4_NL)}, {0},
+     {SEL_FIRST_EIGHTH_NO_IMATRIX, T(Q5_K), T(IQ4_NL)}},
+    {"IQ4_XS", 30, T(IQ4_XS), {SEL_GQA_4, T(Q5_K), T(IQ4_XS)}, {0},
+     {SEL_FIRST_EIGHTH_NO_IMATRIX, T(Q5_K), T(IQ4_XS)}},
 };
 
 /* Types that are not preset names: every matrix gets the type. file_type is the ftype that
@@ -91,8 +98,8 @@ static const char *const role_names[LB_ROLE_COUNT] = {
 const char *lb_mixture_names(void)
 {
     return "Q4_K_M, Q4_K_S, Q3_K_M, Q3_K_S, Q3_K_L, Q5_K_M, Q5_K_S, Q6_K, Q2_K, Q4_0, Q4_1, "
-           "Q5_0, Q5_1, Q8_0 (llama.cpp presets); F32, F16, BF16, Q3_K, Q4_K, Q5_K (one type "
-           "for every matrix)";
+           "Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS (llama.cpp presets); F32, F16, BF16, Q3_K, Q4_K, "
+           "Q5_K (one type for every matrix)";
 }
 
 const char *lb_tensor_role_name(lb_tensor_role role)
@@ -217,6 +224,7 @@ static lb_type apply_rule(const role_rule *rule, lb_type base, const lb_mixture_
     case SEL_FIRST_SIXTEENTH: hit = i < n / 16; break;
     case SEL_FIRST_EIGHTH: hit = i < n / 8; break;
     case SEL_FIRST_EIGHTH_IMATRIX: hit = model->has_imatrix && i < n / 8; break;
+    case SEL_FIRST_EIGHTH_NO_IMATRIX: hit = !model->has_imatrix && i < n / 8; break;
     case SEL_GQA_4:
         hit = model->n_kv_heads > 0 && model->n_heads / model->n_kv_heads >= 4;
         break;

@@ -47,7 +47,8 @@ typedef struct lb_mixture {
 } lb_mixture;
 
 /* A preset ("Q4_K_M") or a plain type name ("Q4_K", "F16"), case-insensitive. Where a name is
- * both (Q2_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), it is llama.cpp's preset of that name.
+ * both (Q2_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS), it is llama.cpp's preset of
+ * that name.
  * LB_ERR_INVALID_ARG, naming the valid names, otherwise. */
 LB_API lb_status lb_mixture_parse(lb_mixture *out, const char *name);
 
@@ -64,7 +65,8 @@ typedef struct lb_mixture_model {
     int64_t n_kv_heads;
     bool has_output;   /* output.weight is present (false: tied to token_embd) */
     bool is_70b;       /* llama.cpp classes the model as 70B (attn_v gets Q5_K for Q3_K/Q4_K) */
-    bool has_imatrix;  /* an importance matrix is used (Q4_0/Q5_0 then bump early ffn_down) */
+    bool has_imatrix;  /* an importance matrix is used (Q4_0/Q5_0 then bump early ffn_down,
+                          IQ4_NL/IQ4_XS no longer do) */
 } lb_mixture_model;
 
 /* Fills `out` from hyperparameters: has_output = !tied_embeddings, is_70b as llama.cpp decides
@@ -76,7 +78,7 @@ LB_API void lb_mixture_model_from_hparams(lb_mixture_model *out, const lb_hparam
  * llama.cpp never quantizes (1-d tensors, names not ending in "weight", "*_norm.weight"); else
  * the override of its role, or the preset's rule, or the base type; then, when ne[0] is not a
  * multiple of that type's block size, llama.cpp's substitution (lb_kernels_fallback_type:
- * Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then Q8_0, then F16). */
+ * Q2_K/Q3_K/IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16). */
 LB_API lb_type lb_mixture_tensor_type(const lb_mixture *m, const lb_mixture_model *model,
                                       const char *name, int n_dims, const int64_t *ne);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/tensor.h"
+#include "kernels/kernels.h"
 #include "quant/mixture.h"
 #include "test_util.h"
 
@@ -28,6 +29,9 @@ static const shape_model tinyllama = {"TinyLlama", {22, 32, 4, true, false, fals
                                       32000};
 static const shape_model stories = {"stories260K", {5, 8, 4, false, false, false}, 64, 172, 512};
 static const shape_model llama70b = {"70B", {80, 64, 8, true, true, false}, 8192, 28672, 32000};
+/* SmolLM2-135M: 30 blocks, 9 heads / 3 KV heads (GQA 3), tied output, rows of 576 and 1536. */
+static const shape_model smollm2 = {"SmolLM2-135M", {30, 9, 3, false, false, false}, 576, 1536,
+                                    49152};
 
 /* The llama.cpp shape (GGUF order) of a tensor of a llama-family model; returns n_dims. */
 static int tensor_shape(const shape_model *s, const char *name, int64_t *ne)
@@ -156,7 +160,7 @@ static const char *const expect_tinyllama[] = {
 };
 
 /* Tied embeddings: token_embd takes the output rule (ne[0] = 64 does not fit 256 -> Q8_0).
- * Rows of 64: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0. Rows of 172 fit no
+ * Rows of 64: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> IQ4_NL. Rows of 172 fit no
  * block: F16 (llama.cpp: F16 for the k-quants; it stops with an error for the legacy types). */
 static const char *const expect_stories[] = {
     "Q4_K_M token_embd.weight Q8_0",      "Q4_K_M blk.0.attn_q.weight Q5_0",
@@ -170,10 +174,10 @@ static const char *const expect_stories[] = {
     "Q4_K_S blk.0.attn_v.weight Q5_1",    "Q4_K_S blk.4.attn_v.weight Q5_0",
     "Q4_K_S token_embd.weight Q8_0",      "Q4_K_S blk.0.ffn_down.weight F16",
     "Q3_K_M blk.0.attn_v.weight Q5_1",    "Q3_K_M blk.2.attn_v.weight Q5_0",
-    "Q3_K_M blk.0.attn_output.weight Q5_0", "Q3_K_M blk.0.attn_q.weight Q4_0",
+    "Q3_K_M blk.0.attn_output.weight Q5_0", "Q3_K_M blk.0.attn_q.weight IQ4_NL",
     "Q3_K_M token_embd.weight Q8_0",      "Q3_K_M blk.0.ffn_down.weight F16",
-    "Q2_K blk.0.attn_v.weight Q4_0",      /* n_gqa 2 < 4: Q3_K, then Q4_0 */
-    "Q2_K blk.0.attn_output.weight Q4_0", "Q2_K blk.0.attn_q.weight Q4_0",
+    "Q2_K blk.0.attn_v.weight IQ4_NL",    /* n_gqa 2 < 4: Q3_K, then IQ4_NL */
+    "Q2_K blk.0.attn_output.weight IQ4_NL", "Q2_K blk.0.attn_q.weight IQ4_NL",
     "Q2_K blk.0.ffn_down.weight F16",     "Q2_K token_embd.weight Q8_0",
     "Q5_K_M blk.2.attn_v.weight Q8_0",    "Q5_K_M blk.1.attn_v.weight Q5_1",
     "Q6_K blk.0.attn_q.weight Q8_0",      "Q6_K token_embd.weight Q8_0",
@@ -200,6 +204,133 @@ static const char *const expect_70b[] = {
     "Q3_K_M blk.40.attn_v.weight Q5_K",   "Q3_K_M blk.4.ffn_down.weight Q5_K",
     "Q3_K_M blk.5.ffn_down.weight Q4_K",  "Q6_K blk.3.attn_v.weight Q6_K",
     "Q4_K blk.3.attn_v.weight Q4_K",      /* a plain type has no rules */
+    NULL,
+};
+
+/* Every tensor's type in the files llama.cpp's own llama-quantize wrote (snapshot of February
+ * 2025, no imatrix): `llama-quantize --allow-requantize IN.gguf OUT.gguf PRESET` on an f32 GGUF
+ * of the model (SmolLM2: llama-quantize's f32 dequantization of SmolLM2-135M-Instruct.Q4_1.gguf;
+ * stories260K: `lowbit convert stories260K.bin`), the types read back with gguf-py's
+ * GGUFReader. "PRESET TENSOR TYPE" for the tensors outside blocks; "PRESET ROLE CODES" with one
+ * code per block, 0..n-1: N IQ4_NL, X IQ4_XS, 0 Q5_0, 1 Q5_1, 8 Q8_0, 3 Q3_K, 4 Q4_K, 5 Q5_K,
+ * 6 Q6_K, F F16, f F32. IQ4_NL on stories260K is left out: llama.cpp stops at the rows of 172
+ * ("Unsupported tensor size"), where lowbit writes F16. */
+static const char *const llama_cpp_smollm2[] = {
+    "Q2_K output_norm.weight F32",
+    "Q2_K token_embd.weight Q8_0",
+    "Q2_K attn_q NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K attn_k NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K attn_v NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K attn_output NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K ffn_gate NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K ffn_up NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q2_K ffn_down 333333333333333333333333333333",
+    "Q2_K attn_norm ffffffffffffffffffffffffffffff",
+    "Q2_K ffn_norm ffffffffffffffffffffffffffffff",
+    "Q3_K_M output_norm.weight F32",
+    "Q3_K_M token_embd.weight Q8_0",
+    "Q3_K_M attn_q NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q3_K_M attn_k NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q3_K_M attn_v 110000000000000000000000000000",
+    "Q3_K_M attn_output 000000000000000000000000000000",
+    "Q3_K_M ffn_gate NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q3_K_M ffn_up NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "Q3_K_M ffn_down 544444444444444444444444444444",
+    "Q3_K_M attn_norm ffffffffffffffffffffffffffffff",
+    "Q3_K_M ffn_norm ffffffffffffffffffffffffffffff",
+    "Q4_K_M output_norm.weight F32",
+    "Q4_K_M token_embd.weight Q8_0",
+    "Q4_K_M attn_q 000000000000000000000000000000",
+    "Q4_K_M attn_k 000000000000000000000000000000",
+    "Q4_K_M attn_v 888008008008008008008008008888",
+    "Q4_K_M attn_output 000000000000000000000000000000",
+    "Q4_K_M ffn_gate 000000000000000000000000000000",
+    "Q4_K_M ffn_up 000000000000000000000000000000",
+    "Q4_K_M ffn_down 666446446446446446446446446666",
+    "Q4_K_M attn_norm ffffffffffffffffffffffffffffff",
+    "Q4_K_M ffn_norm ffffffffffffffffffffffffffffff",
+    "IQ4_NL token_embd.weight Q8_0",
+    "IQ4_NL attn_q NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL attn_k NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL attn_v NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL attn_output NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL ffn_gate NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL ffn_up NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_NL ffn_down 555NNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS token_embd.weight Q8_0",
+    "IQ4_XS attn_q NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS attn_k NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS attn_v NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS attn_output NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS ffn_gate NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS ffn_up NNNNNNNNNNNNNNNNNNNNNNNNNNNNNN",
+    "IQ4_XS ffn_down 555XXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    NULL,
+};
+
+static const char *const llama_cpp_stories[] = {
+    "Q2_K output_norm.weight F32",
+    "Q2_K token_embd.weight Q8_0",
+    "Q2_K attn_q NNNNN",
+    "Q2_K attn_k NNNNN",
+    "Q2_K attn_v NNNNN",
+    "Q2_K attn_output NNNNN",
+    "Q2_K ffn_gate NNNNN",
+    "Q2_K ffn_up NNNNN",
+    "Q2_K ffn_down FFFFF",
+    "Q2_K attn_norm fffff",
+    "Q2_K ffn_norm fffff",
+    "Q3_K_M output_norm.weight F32",
+    "Q3_K_M token_embd.weight Q8_0",
+    "Q3_K_M attn_q NNNNN",
+    "Q3_K_M attn_k NNNNN",
+    "Q3_K_M attn_v 11000",
+    "Q3_K_M attn_output 00000",
+    "Q3_K_M ffn_gate NNNNN",
+    "Q3_K_M ffn_up NNNNN",
+    "Q3_K_M ffn_down FFFFF",
+    "Q3_K_M attn_norm fffff",
+    "Q3_K_M ffn_norm fffff",
+    "Q4_K_M output_norm.weight F32",
+    "Q4_K_M token_embd.weight Q8_0",
+    "Q4_K_M attn_q 00000",
+    "Q4_K_M attn_k 00000",
+    "Q4_K_M attn_v 00808",
+    "Q4_K_M attn_output 00000",
+    "Q4_K_M ffn_gate 00000",
+    "Q4_K_M ffn_up 00000",
+    "Q4_K_M ffn_down FFFFF",
+    "Q4_K_M attn_norm fffff",
+    "Q4_K_M ffn_norm fffff",
+    "IQ4_XS token_embd.weight Q8_0",
+    "IQ4_XS attn_q NNNNN",
+    "IQ4_XS attn_k NNNNN",
+    "IQ4_XS attn_v NNNNN",
+    "IQ4_XS attn_output NNNNN",
+    "IQ4_XS ffn_gate NNNNN",
+    "IQ4_XS ffn_up NNNNN",
+    "IQ4_XS ffn_down FFFFF",
+    NULL,
+};
+
+/* The IQ4 presets' own rules where the llama.cpp files above do not reach them: attn_v gets
+ * Q5_K at GQA >= 4, ffn_down of the first n/8 blocks Q5_K only without an imatrix. */
+static const char *const expect_iq4_7b[] = {
+    "IQ4_NL token_embd.weight IQ4_NL",    "IQ4_NL output.weight Q6_K",
+    "IQ4_NL blk.0.attn_v.weight IQ4_NL",  "IQ4_NL blk.3.ffn_down.weight Q5_K",
+    "IQ4_NL blk.4.ffn_down.weight IQ4_NL", "IQ4_NL blk.0.attn_output.weight IQ4_NL",
+    "IQ4_XS token_embd.weight IQ4_XS",    "IQ4_XS output.weight Q6_K",
+    "IQ4_XS blk.3.ffn_down.weight Q5_K",  "IQ4_XS blk.4.ffn_down.weight IQ4_XS",
+    "IQ4_XS blk.31.attn_q.weight IQ4_XS",
+    NULL,
+};
+static const char *const expect_iq4_7b_imatrix[] = {
+    "IQ4_NL blk.0.ffn_down.weight IQ4_NL", "IQ4_XS blk.3.ffn_down.weight IQ4_XS",
+    NULL,
+};
+static const char *const expect_iq4_tinyllama[] = {
+    "IQ4_NL blk.0.attn_v.weight Q5_K",    "IQ4_XS blk.21.attn_v.weight Q5_K", /* n_gqa 8 */
+    "IQ4_XS blk.1.ffn_down.weight Q5_K",  "IQ4_XS blk.2.ffn_down.weight IQ4_XS", /* n/8 = 2 */
     NULL,
 };
 
@@ -236,6 +367,93 @@ static void check_table(const shape_model *s, const char *const *lines)
             test_failures++;
         }
     }
+}
+
+static lb_type type_of_code(char c)
+{
+    switch (c) {
+    case 'N': return LB_TYPE_IQ4_NL;
+    case 'X': return LB_TYPE_IQ4_XS;
+    case '0': return LB_TYPE_Q5_0;
+    case '1': return LB_TYPE_Q5_1;
+    case '8': return LB_TYPE_Q8_0;
+    case '3': return LB_TYPE_Q3_K;
+    case '4': return LB_TYPE_Q4_K;
+    case '5': return LB_TYPE_Q5_K;
+    case '6': return LB_TYPE_Q6_K;
+    case 'F': return LB_TYPE_F16;
+    case 'f': return LB_TYPE_F32;
+    default: return (lb_type)-1;
+    }
+}
+
+/* A table of llama.cpp's per-tensor types (llama_cpp_smollm2): whole tensors, or one code per
+ * block of a role; every block of the model must be listed. */
+static void check_llama_cpp_table(const shape_model *s, const char *const *lines)
+{
+    int checked = 0;
+    for (; *lines; lines++) {
+        char mixture[32], what[64], want[64];
+        lb_mixture m;
+        if (sscanf(*lines, "%31s %63s %63s", mixture, what, want) != 3 ||
+            lb_mixture_parse(&m, mixture) != LB_OK) {
+            fprintf(stderr, "bad table line '%s'\n", *lines);
+            test_failures++;
+            continue;
+        }
+        if (strchr(what, '.')) { /* a tensor outside the blocks */
+            lb_type want_type;
+            CHECK_OK(lb_type_from_name(want, &want_type));
+            lb_type got = type_of(&m, s, what);
+            checked++;
+            if (got != want_type) {
+                fprintf(stderr, "%s %s %s: got %s, llama.cpp %s\n", s->label, mixture, what,
+                        type_name(got), want);
+                test_failures++;
+            }
+            continue;
+        }
+        if ((int64_t)strlen(want) != s->model.n_layers) {
+            fprintf(stderr, "%s %s %s: %zu codes for %lld blocks\n", s->label, mixture, what,
+                    strlen(want), (long long)s->model.n_layers);
+            test_failures++;
+            continue;
+        }
+        for (int64_t i = 0; i < s->model.n_layers; i++) {
+            char tensor[128];
+            snprintf(tensor, sizeof tensor, "blk.%lld.%s.weight", (long long)i, what);
+            lb_type got = type_of(&m, s, tensor);
+            checked++;
+            if (got != type_of_code(want[i])) {
+                fprintf(stderr, "%s %s %s: got %s, llama.cpp code '%c'\n", s->label, mixture,
+                        tensor, type_name(got), want[i]);
+                test_failures++;
+            }
+        }
+    }
+    printf("%s: %d tensor types checked against llama.cpp's llama-quantize\n", s->label, checked);
+}
+
+static void test_fallback(void)
+{
+    /* llama.cpp's convert_incompatible_tensor, then F16 */
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q2_K, 576) == LB_TYPE_IQ4_NL);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q3_K, 64) == LB_TYPE_IQ4_NL);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_IQ4_XS, 896) == LB_TYPE_IQ4_NL);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q4_K, 576) == LB_TYPE_Q5_0);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q5_K, 576) == LB_TYPE_Q5_1);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q6_K, 576) == LB_TYPE_Q8_0);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q2_K, 172) == LB_TYPE_F16);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_IQ4_XS, 172) == LB_TYPE_F16);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q6_K, 172) == LB_TYPE_F16);
+    /* no substitute in llama.cpp (it stops): F16 */
+    CHECK(lb_kernels_fallback_type(LB_TYPE_IQ4_NL, 172) == LB_TYPE_F16);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q4_0, 48) == LB_TYPE_F16);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q8_0, 33) == LB_TYPE_F16);
+    /* types that fit stay */
+    CHECK(lb_kernels_fallback_type(LB_TYPE_IQ4_NL, 576) == LB_TYPE_IQ4_NL);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_IQ4_XS, 1536) == LB_TYPE_IQ4_XS);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_F32, 7) == LB_TYPE_F32);
 }
 
 static void test_overrides(void)
@@ -307,6 +525,8 @@ static void test_parse(void)
         /* plain k types: the ftype llama.cpp's loader guesses from the dominant type */
         {"Q3_K", "Q3_K", 12, false, LB_TYPE_Q3_K},    {"q4_k", "Q4_K", 15, false, LB_TYPE_Q4_K},
         {"Q5_K", "Q5_K", 17, false, LB_TYPE_Q5_K},
+        {"iq4_nl", "IQ4_NL", 25, true, LB_TYPE_IQ4_NL}, {"IQ4_XS", "IQ4_XS", 30, true,
+                                                          LB_TYPE_IQ4_XS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lb_mixture m;
@@ -485,6 +705,12 @@ int main(void)
     check_table(&tinyllama, expect_tinyllama);
     check_table(&stories, expect_stories);
     check_table(&llama70b, expect_70b);
+    check_table(&llama7b, expect_iq4_7b);
+    check_table(&llama7b_imatrix, expect_iq4_7b_imatrix);
+    check_table(&tinyllama, expect_iq4_tinyllama);
+    check_llama_cpp_table(&smollm2, llama_cpp_smollm2);
+    check_llama_cpp_table(&stories, llama_cpp_stories);
+    test_fallback();
     test_overrides();
     test_parse();
     test_roles();

@@ -377,6 +377,7 @@ static void test_synthetic(const char *dir)
     static const lb_type types[] = {
         LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1, LB_TYPE_Q8_0,
         LB_TYPE_Q2_K, LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+        LB_TYPE_IQ4_NL, LB_TYPE_IQ4_XS,
     };
     char source_path[600], packed_path[600], twin_path[600];
     snprintf(source_path, sizeof source_path, "%s/synthetic-f32.gguf", dir);
@@ -631,7 +632,7 @@ int main(void)
     CHECK(lb_kernels_fallback_type(LB_TYPE_Q4_K, 64) == LB_TYPE_Q5_0);
     CHECK(lb_kernels_fallback_type(LB_TYPE_Q5_K, 64) == LB_TYPE_Q5_1);
     CHECK(lb_kernels_fallback_type(LB_TYPE_Q6_K, 64) == LB_TYPE_Q8_0);
-    CHECK(lb_kernels_fallback_type(LB_TYPE_Q2_K, 64) == LB_TYPE_Q4_0);
+    CHECK(lb_kernels_fallback_type(LB_TYPE_Q2_K, 64) == LB_TYPE_IQ4_NL);
     CHECK(lb_kernels_fallback_type(LB_TYPE_Q4_0, 172) == LB_TYPE_F16);
     CHECK(lb_kernels_fallback_type(LB_TYPE_Q4_K, 172) == LB_TYPE_F16);
 
@@ -665,7 +666,7 @@ int main(void)
     } cases[] = {
         {LB_TYPE_Q8_0, 0.002}, {LB_TYPE_Q5_1, 0.035}, {LB_TYPE_Q5_0, 0.055},
         {LB_TYPE_Q4_1, 0.18},  {LB_TYPE_Q4_0, 0.25},  {LB_TYPE_Q6_K, 0.002},
-        {LB_TYPE_Q4_K, 0.055}, {LB_TYPE_F16, 0.001},
+        {LB_TYPE_Q4_K, 0.055}, {LB_TYPE_F16, 0.001}, {LB_TYPE_IQ4_NL, 0.15},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && f32 && tokens; i++) {
         const char *name = lb_type_get((uint32_t)cases[i].type)->name;
