@@ -32,7 +32,8 @@ except ImportError as e:
 
 LOSS_RTOL = 1e-6
 # (tensor, type, act_order): 64-column layers of every shape (ffn_down's 172-wide rows fit no
-# block type), ffn_gate/up being the 172-row ones; all legacy grids, both sweep orders.
+# block type), ffn_gate/up being the 172-row ones; all legacy grids and IQ4_NL, both sweep
+# orders.
 CASES = [
     ("blk.2.ffn_gate.weight", "Q4_0", 0),
     ("blk.2.ffn_gate.weight", "Q4_0", 1),
@@ -43,6 +44,9 @@ CASES = [
     ("blk.4.attn_v.weight", "Q5_0", 0),
     ("blk.4.ffn_up.weight", "Q4_1", 0),
     ("blk.0.ffn_up.weight", "Q8_0", 1),
+    # the non-uniform grid (a level table): nearest table entry instead of rint
+    ("blk.2.ffn_gate.weight", "IQ4_NL", 0),
+    ("blk.1.attn_output.weight", "IQ4_NL", 1),
 ]
 
 
@@ -58,7 +62,18 @@ def nearest_on_grid(w, scale, offset, qmin, qmax):
     return (scale * q) + offset
 
 
-def gptq_reference(W, H, scale, offset, qmin, qmax, damp, act_order):
+def nearest_on_table(w, scale, offset, levels):
+    """lb_grid_nearest_table_level and the decode: every level's value f32(scale * level) +
+    offset, the nearest to f32(w) (the first on a tie); scale 0 gives the level nearest 0."""
+    wf = w.astype(np.float32)
+    values = (scale[:, None] * levels[None, :]) + offset[:, None]
+    err = np.abs(wf.astype(np.float64)[:, None] - values.astype(np.float64))
+    idx = np.argmin(err, axis=1)
+    idx = np.where(scale == 0, np.argmin(np.abs(levels)), idx)
+    return values[np.arange(len(idx)), idx]
+
+
+def gptq_reference(W, H, scale, offset, qmin, qmax, damp, act_order, levels=None):
     """GPTQ, Algorithm 1 of the paper without lazy batches; returns Q in the original order."""
     W = W.astype(np.float64).copy()
     H = H.copy()
@@ -74,7 +89,10 @@ def gptq_reference(W, H, scale, offset, qmin, qmax, damp, act_order):
     U = np.linalg.cholesky(np.linalg.inv(Hd)).T  # upper, inv(Hd) = Uᵀ U
     Q = np.zeros(W.shape, dtype=np.float32)
     for i in range(cols):
-        Q[:, i] = nearest_on_grid(W[:, i], S[:, i], O[:, i], qmin, qmax)
+        if levels is not None and len(levels):
+            Q[:, i] = nearest_on_table(W[:, i], S[:, i], O[:, i], levels)
+        else:
+            Q[:, i] = nearest_on_grid(W[:, i], S[:, i], O[:, i], qmin, qmax)
         err = (W[:, i] - Q[:, i].astype(np.float64)) / U[i, i]
         W[:, i + 1:] -= np.outer(err, U[i, i + 1:])
     out = np.empty_like(Q)
@@ -116,7 +134,8 @@ def main():
             scale = load("scale.f32", "<f4", (rows, cols))
             offset = load("offset.f32", "<f4", (rows, cols))
             deq = load("deq.f32", "<f4", (rows, cols))
-        Q = gptq_reference(W, H, scale, offset, rep["qmin"], rep["qmax"], rep["damp"], act)
+        Q = gptq_reference(W, H, scale, offset, rep["qmin"], rep["qmax"], rep["damp"], act,
+                           np.array(rep.get("levels", []), dtype=np.float32))
         loss = proxy_loss(W, Q, H)
         rel = abs(rep["loss_gptq"] - loss) / loss
         mismatches = int(np.count_nonzero(Q.view(np.uint32) != deq.view(np.uint32)))

@@ -8,7 +8,8 @@
  * accumulates H = Σ x xᵀ of TENSOR's inputs. OUT_DIR receives, little-endian and row-major:
  *   W.f32 [rows][cols]    the weight              H.f64 [cols][cols]   the Hessian
  *   scale.f32, offset.f32 [rows][cols]            the result's per-element grid (block_grid)
- *   deq.f32 [rows][cols]  the result dequantized  report.json          shape, levels, losses */
+ *   deq.f32 [rows][cols]  the result dequantized  report.json          shape, levels (the range,
+ *                                                 and the table of a non-uniform grid), losses */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -226,11 +227,16 @@ int main(int argc, char **argv)
                 "\"block_size\": %lld, \"qmin\": %d, \"qmax\": %d, \"act_order\": %d, "
                 "\"tokens\": %lld, \"damp\": %.17g, \"damp_raises\": %d, "
                 "\"dead_columns\": %lld, \"loss_gptq\": %.17g, \"loss_rtn\": %.17g, "
-                "\"ref\": %.17g}\n",
+                "\"ref\": %.17g, \"levels\": [",
                 argv[4], info->name, (long long)rows, (long long)cols,
                 (long long)info->block_size, k->qmin, k->qmax, act_order ? 1 : 0,
                 (long long)hc.hessian.n_tokens, rep.damp, rep.damp_raises,
                 (long long)rep.dead_columns, rep.loss_gptq, rep.loss_rtn, rep.ref);
+        /* the grid's level table (IQ4_NL, IQ4_XS), empty for the affine grids */
+        for (int level = k->qmin; k->levels && level <= k->qmax; level++)
+            fprintf(f, "%s%.9g", level > k->qmin ? ", " : "",
+                    (double)k->levels[level - k->qmin]);
+        fprintf(f, "]}\n");
         ok = fclose(f) == 0;
     } else {
         ok = false;

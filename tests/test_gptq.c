@@ -117,8 +117,8 @@ static double *copy_of(const lb_hessian *hs)
 }
 
 static const lb_type grid_types[] = {
-    LB_TYPE_Q8_0, LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1,
-    LB_TYPE_Q2_K, LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K,
+    LB_TYPE_Q8_0, LB_TYPE_Q4_0, LB_TYPE_Q4_1, LB_TYPE_Q5_0, LB_TYPE_Q5_1,  LB_TYPE_Q2_K,
+    LB_TYPE_Q3_K, LB_TYPE_Q4_K, LB_TYPE_Q5_K, LB_TYPE_Q6_K, LB_TYPE_IQ4_NL, LB_TYPE_IQ4_XS,
 };
 #define N_GRID_TYPES (sizeof grid_types / sizeof grid_types[0])
 
@@ -307,9 +307,72 @@ static void test_awkward_hessians(void)
     lb_hessian_free(&hs);
 }
 
+/* The decoded value of table level i, as the grid contract computes it. */
+static float table_decode(float scale, float level, float offset)
+{
+    float p = scale * level;
+    return p + offset;
+}
+
+/* lb_grid_nearest_table_level against a scan of every level: the index it returns decodes
+ * nearest to w (ties to the lower index), for scales of both signs, offsets, values outside the
+ * grid, exact ties between two levels, and the degenerate cases (scale 0, NaN). */
+static void test_nearest_table_level(void)
+{
+    const lb_kernel_type *k = lb_kernels_type(LB_TYPE_IQ4_NL);
+    const float *levels = k->levels;
+    const int n = k->qmax - k->qmin + 1;
+    lb_rng rng;
+    lb_rng_seed(&rng, seed + 8);
+    int64_t wrong = 0, cases = 0;
+    for (int rep = 0; rep < 200000; rep++) {
+        uint64_t r = lb_rng_next(&rng);
+        float scale = (float)((double)(r % 2000) / 1000.0 - 1.0) * (r & (1u << 20) ? 1e-3f : 1.0f);
+        float offset = r & (1u << 21) ? -0.0f : (float)(gaussian(&rng) * 0.1);
+        float w;
+        if (rep % 4 == 0) { /* exactly between two levels' decoded values */
+            int i = (int)(lb_rng_next(&rng) % (uint64_t)(n - 1));
+            double mid = 0.5 * ((double)table_decode(scale, levels[i], offset) +
+                                (double)table_decode(scale, levels[i + 1], offset));
+            w = (float)mid;
+        } else {
+            w = (float)(gaussian(&rng) * 150.0 * fabs((double)scale) + (double)offset);
+        }
+        int got = lb_grid_nearest_table_level(w, scale, offset, levels, n);
+        int best = 0;
+        if (scale != 0.0f) {
+            double best_err = INFINITY;
+            for (int i = 0; i < n; i++) {
+                double err = fabs((double)w - (double)table_decode(scale, levels[i], offset));
+                if (err < best_err) {
+                    best_err = err;
+                    best = i;
+                }
+            }
+        } else {
+            best = 8; /* the level nearest 0 (1 of -10 .. 1 .. 13) */
+        }
+        cases++;
+        if (got != best) {
+            if (wrong++ < 5)
+                fprintf(stderr, "nearest table level of %.9g on scale %.9g offset %.9g: %d, "
+                        "want %d (seed %llu)\n", (double)w, (double)scale, (double)offset, got,
+                        best, (unsigned long long)seed);
+        }
+    }
+    CHECK(wrong == 0);
+    CHECK(lb_grid_nearest_table_level(NAN, 0.5f, -0.0f, levels, n) == 8);
+    CHECK(lb_grid_nearest_table_level(1e30f, 0.5f, -0.0f, levels, n) == n - 1);
+    CHECK(lb_grid_nearest_table_level(-1e30f, 0.5f, -0.0f, levels, n) == 0);
+    CHECK(lb_grid_nearest_table_level(1e30f, -0.5f, -0.0f, levels, n) == 0);
+    CHECK(lb_grid_nearest_table_level(3.0f, 1.0f, 0.0f, levels, 1) == 0);
+    printf("nearest table level: %lld cases, %lld wrong\n", (long long)cases, (long long)wrong);
+}
+
 int main(void)
 {
     printf("seed %llu\n", (unsigned long long)seed);
+    test_nearest_table_level();
     test_beats_rtn();
     test_diagonal_is_rtn();
     test_thread_count();
