@@ -49,7 +49,8 @@ LB_API int lb_grid_nearest_level(float w, float scale, float offset, int qmin, i
 
 /* The same on a grid with a level table (value = scale * levels[i] + offset, f32, product
  * rounded then sum; levels ascending, n_levels >= 1): the index i whose value is nearest to w,
- * found among the decoded values themselves, so it is exact (a tie goes to the lower index).
+ * found among the decoded values themselves, so it is exact (of two values equally near, the
+ * lower index's).
  * Where every index decodes alike (scale 0) or w is NaN: the index of the level nearest 0. */
 LB_API int lb_grid_nearest_table_level(float w, float scale, float offset, const float *levels,
                                        int n_levels);
