@@ -27,6 +27,7 @@ int lb_cmd_convert(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     lb_checkpoint_settings settings = lb_checkpoint_default_settings();
+    settings.decode = lb_kernels_dequantize; /* a packed GGUF converts to its dequantized values */
     lb_type out_type = LB_TYPE_F32;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {

@@ -18,9 +18,12 @@ static void print_usage(FILE *out)
             "                   [--kld FILE] [--max-drift PCT] [--json] [--threads N]\n"
             "                   [--tokenizer FILE]\n\n"
             "Perplexity as llama.cpp's perplexity tool computes it: the file's bytes are\n"
-            "tokenized once with BOS in front, cut into non-overlapping windows of N tokens\n"
-            "(a trailing partial window is dropped), the first token of each window becomes\n"
-            "BOS, and the logits at positions N/2 .. N-2 are scored against the next token.\n\n"
+            "tokenized once, cut into non-overlapping windows of N tokens (a trailing partial\n"
+            "window is dropped), and the logits at positions N/2 .. N-2 are scored against the\n"
+            "next token. When the vocabulary adds BOS (llama.cpp's rule: the GGUF key\n"
+            "tokenizer.ggml.add_bos_token, else yes for SentencePiece vocabularies and no for\n"
+            "most byte-level BPE ones), BOS goes in front of the text and replaces the first\n"
+            "token of each window; the output says which (\"bos\" in --json).\n\n"
             "  --text FILE         text to score (required)\n"
             "  --ctx N             window length (default 512)\n"
             "  --chunks K          score at most K windows\n"
@@ -42,7 +45,8 @@ static void show_progress(void *context, int64_t done, int64_t total)
         fprintf(stderr, "\n");
 }
 
-static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double drift)
+static void print_result(const lb_eval_result *r, int64_t ctx, int32_t bos, bool json,
+                         double drift)
 {
     if (json) {
         json_t *root = json_object();
@@ -51,6 +55,7 @@ static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double
         json_object_set_new(root, "windows", json_integer(r->windows));
         json_object_set_new(root, "tokens", json_integer(r->tokens));
         json_object_set_new(root, "ctx", json_integer(ctx));
+        json_object_set_new(root, "bos", json_boolean(bos >= 0));
         json_object_set_new(root, "threads", json_integer(omp_get_max_threads()));
         json_object_set_new(root, "forward_seconds", json_real(r->forward_seconds));
         json_object_set_new(root, "prefill_tokens_per_second",
@@ -74,6 +79,10 @@ static void print_result(const lb_eval_result *r, int64_t ctx, bool json, double
     }
     printf("windows: %lld of %lld tokens, %lld scored tokens\n", (long long)r->windows,
            (long long)ctx, (long long)r->tokens);
+    if (bos >= 0)
+        printf("bos: yes (token %d in front of the text and first in every window)\n", (int)bos);
+    else
+        printf("bos: no (the vocabulary adds none)\n");
     printf("PPL = %.4f +/- %.4f\n", r->ppl, r->ppl_stderr);
     printf("prefill: %.0f tokens/s on %d threads (%.2f s in forward passes)\n",
            r->prefill_tokens_per_second, omp_get_max_threads(), r->forward_seconds);
@@ -164,12 +173,14 @@ int lb_cmd_eval(int argc, char **argv)
         exit_code = lb_cli_fail_input("eval", status);
         goto done;
     }
-    if ((status = lb_tokenizer_encode(tokenizer, text, text_len, true, &tokens, &n_tokens)) !=
-        LB_OK) {
+    /* BOS as llama-perplexity places it: only when the vocabulary adds one. */
+    int32_t bos = lb_checkpoint_text_bos(ckpt);
+    if ((status = lb_tokenizer_encode(tokenizer, text, text_len, bos >= 0, &tokens,
+                                      &n_tokens)) != LB_OK) {
         exit_code = lb_cli_fail("eval", status);
         goto done;
     }
-    settings.bos_id = ckpt->vocab->bos_id;
+    settings.bos_id = bos;
     if (isatty(STDERR_FILENO))
         settings.progress = show_progress;
     lb_eval_result result;
@@ -181,7 +192,7 @@ int lb_cmd_eval(int argc, char **argv)
         goto done;
     }
     double drift = result.has_kld ? result.ppl / result.base_ppl - 1.0 : 0.0;
-    print_result(&result, settings.ctx, json, drift);
+    print_result(&result, settings.ctx, bos, json, drift);
     if (max_drift >= 0 && drift * 100.0 > max_drift) {
         fprintf(stderr, "lowbit eval: PPL drift %+.3f%% exceeds --max-drift %.3f%%\n",
                 drift * 100.0, max_drift);

@@ -13,7 +13,9 @@ static void print_usage(FILE *out)
     fprintf(out,
             "usage: lowbit generate MODEL --prompt TEXT [-n N] [--temp T] [--seed S]\n"
             "                       [--threads N] [--tokenizer FILE]\n\n"
-            "Continues TEXT (BOS in front) and prints the continuation; stops at EOS.\n\n"
+            "Continues TEXT and prints the continuation; stops at EOS. TEXT is tokenized\n"
+            "as llama.cpp's llama-simple does: BOS in front when the vocabulary adds one\n"
+            "(see 'lowbit eval --help'), no chat template.\n\n"
             "  --prompt TEXT     the prompt (required)\n"
             "  -n N              tokens to generate (default 64)\n"
             "  --temp T          0 (default) is greedy; otherwise sample softmax(logits/T)\n"
@@ -106,8 +108,12 @@ int lb_cmd_generate(int argc, char **argv)
         goto done;
     }
     const lb_hparams *hp = lb_model_hparams(model);
-    status = lb_tokenizer_encode(tokenizer, prompt, strlen(prompt), true, &tokens, &n_prompt);
+    status = lb_tokenizer_encode(tokenizer, prompt, strlen(prompt),
+                                 lb_checkpoint_text_bos(ckpt) >= 0, &tokens, &n_prompt);
     int64_t max_tokens = n_prompt + n_generate;
+    if (status == LB_OK && n_prompt == 0)
+        status = lb_error(LB_ERR_INVALID_ARG, "the prompt is empty and the vocabulary adds no "
+                          "BOS: nothing to continue");
     if (status == LB_OK && max_tokens > hp->context_length)
         status = lb_error(LB_ERR_INVALID_ARG, "prompt (%lld tokens) + -n %lld exceeds the "
                           "model's context of %lld", (long long)n_prompt, n_generate,

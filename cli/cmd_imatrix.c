@@ -19,7 +19,9 @@ static void print_usage(FILE *out)
             "  --calib FILE        calibration text (UTF-8)\n"
             "  -o, --output OUT    output file (.gguf or .dat)\n"
             "  --nsamples N        windows (default 128)\n"
-            "  --seqlen L          tokens per window, BOS included (default 512)\n"
+            "  --seqlen L          tokens per window, BOS included when the vocabulary adds\n"
+            "                      one as llama-imatrix does (see 'lowbit eval --help';\n"
+            "                      default 512)\n"
             "  --seed S            seed of the random window offsets (default 1234)\n"
             "  --consecutive       windows back to back from the start of the text instead\n"
             "  --process-output    include output.weight (llama-imatrix --process-output)\n"
@@ -104,8 +106,10 @@ int lb_cmd_imatrix(int argc, char **argv)
     if (status == LB_OK)
         status = lb_tokenizer_encode(tokenizer, text, text_len, false, &tokens, &n_tokens);
     if (status == LB_OK) {
+        /* BOS first in each window only when the vocabulary adds one, as in llama-imatrix. */
+        int32_t bos = lb_checkpoint_text_bos(ckpt);
         windows = lb_malloc((size_t)(nsamples * seqlen) * sizeof *windows);
-        status = windows ? lb_calibration_windows(tokens, n_tokens, ckpt->vocab->bos_id,
+        status = windows ? lb_calibration_windows(tokens, n_tokens, bos,
                                                   nsamples, seqlen, (uint64_t)seed,
                                                   consecutive, windows)
                          : lb_error(LB_ERR_NOMEM,

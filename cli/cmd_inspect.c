@@ -163,6 +163,7 @@ int lb_cmd_inspect(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     lb_checkpoint_settings settings = lb_checkpoint_default_settings();
+    settings.decode = lb_kernels_dequantize;
     bool json = false;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {

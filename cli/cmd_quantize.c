@@ -28,7 +28,8 @@ static void print_usage(FILE *out)
             "  --method M          gptq (default with --calib) or rtn\n"
             "  --calib FILE        calibration text (UTF-8)\n"
             "  --nsamples N        calibration windows (default 128)\n"
-            "  --seqlen L          tokens per window, BOS included (default 512, at most the\n"
+            "  --seqlen L          tokens per window, BOS included when the vocabulary adds\n"
+            "                      one (see 'lowbit eval --help'; default 512, at most the\n"
             "                      model's context)\n"
             "  --seed S            seed of the random window offsets (default 1234)\n"
             "  --consecutive       windows back to back from the start of the text instead\n"
@@ -393,6 +394,7 @@ int lb_cmd_quantize(int argc, char **argv)
 {
     quantize_args a = {.ckpt_settings = lb_checkpoint_default_settings(),
                        .params = lb_quantize_default_params()};
+    a.ckpt_settings.decode = lb_kernels_dequantize; /* a packed source is read dequantized */
     int exit_code = parse_options(argc, argv, &a);
     if (exit_code == PARSE_CONTINUE)
         exit_code = resolve_types_and_method(&a);

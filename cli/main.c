@@ -114,7 +114,11 @@ lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *sett
                             lb_checkpoint **checkpoint, lb_model **model,
                             lb_tokenizer **tokenizer)
 {
-    lb_status status = lb_checkpoint_open(checkpoint, path, settings);
+    /* Packed tensors that the model does not keep packed (a packed GGUF's embedding) and the
+     * quantizer's reads of a packed source are decoded with the kernels. */
+    lb_checkpoint_settings with_decode = *settings;
+    with_decode.decode = lb_kernels_dequantize;
+    lb_status status = lb_checkpoint_open(checkpoint, path, &with_decode);
     if (status != LB_OK)
         return status;
     if (!(*checkpoint)->vocab)

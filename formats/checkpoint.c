@@ -477,6 +477,7 @@ lb_status lb_checkpoint_open(lb_checkpoint **out, const char *path,
                         "%s: out of memory for the checkpoint and its path (%zu bytes)", path,
                         sizeof *ckpt + strlen(path) + 1);
     }
+    ckpt->decode = settings->decode;
     lb_status status;
     char dir[4096], weights[4200];
     if (is_directory(path)) {
@@ -561,6 +562,30 @@ int64_t lb_checkpoint_find(const lb_checkpoint *ckpt, const char *name)
     return -1;
 }
 
+int32_t lb_checkpoint_text_bos(const lb_checkpoint *ckpt)
+{
+    const lb_vocab *v = ckpt ? ckpt->vocab : NULL;
+    if (!v || v->bos_id < 0)
+        return -1;
+    bool add = v->add_bos > 0;
+    if (v->add_bos < 0) {
+        /* llama_vocab::impl::load's defaults per tokenizer model and BPE pre-tokenizer. */
+        static const char *const bpe_with_bos[] = {"llama3", "llama-v3", "llama-bpe", "falcon3",
+                                                   "tekken", "chameleon"};
+        add = strcmp(v->model, "llama") == 0 || strcmp(v->model, "bert") == 0;
+        lb_gguf_string pre = {0};
+        if (strcmp(v->model, "gpt2") == 0 && ckpt->gguf &&
+            lb_gguf_get_string(ckpt->gguf, "tokenizer.ggml.pre", &pre) != LB_OK) {
+            lb_error_clear(); /* no pre-tokenizer named: llama.cpp's "default" */
+            pre.len = 0;
+        }
+        for (size_t i = 0; i < sizeof bpe_with_bos / sizeof bpe_with_bos[0]; i++)
+            add |= pre.len == strlen(bpe_with_bos[i]) &&
+                   memcmp(pre.data, bpe_with_bos[i], (size_t)pre.len) == 0;
+    }
+    return add ? v->bos_id : -1;
+}
+
 /* Source row of GGUF row r for a projection stored in Hugging Face's half-split rotary order:
  * llama.cpp's converter reshapes rows to (heads, 2, head_dim/2) and swaps the last two axes,
  * so GGUF row h*hd + 2*i + p comes from Hugging Face row h*hd + p*hd/2 + i. */
@@ -584,7 +609,8 @@ lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *ckpt, int64_t index, 
         return lb_error(LB_ERR_INVALID_ARG, "%s: rows [%lld, +%lld) out of range for '%s'",
                         ckpt->path, (long long)row0, (long long)n_rows, t->name);
     const lb_type_info *info = lb_type_get((uint32_t)t->type);
-    if (!info || info->block_size != 1)
+    bool packed = info && info->block_size != 1;
+    if (!info || (packed && !ckpt->decode))
         return lb_error(LB_ERR_UNSUPPORTED, "%s: tensor '%s' of type %s cannot be read as f32",
                         ckpt->path, t->name, info ? info->name : "unknown");
     /* A 1-d q/k bias permutes like a matrix with one column. */
@@ -596,6 +622,10 @@ lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *ckpt, int64_t index, 
     }
     const uint8_t *base = t->data;
     size_t elem = info->block_bytes;
+    uint64_t row_bytes; /* of a source row; a packed one is decoded whole */
+    if (!lb_type_row_bytes(t->type, perm_cols, &row_bytes))
+        return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s': rows of %lld do not fit type %s",
+                        ckpt->path, t->name, (long long)perm_cols, info->name);
     for (int64_t r = 0; r < n_rows; r++) {
         if (t->rope_permute_heads > 0 && t->n_dims == 1) {
             for (int64_t i = 0; i < perm_rows; i++) {
@@ -607,8 +637,10 @@ lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *ckpt, int64_t index, 
         int64_t src_row = row0 + r;
         if (t->rope_permute_heads > 0)
             src_row = hf_rope_source_row(src_row, perm_rows, t->rope_permute_heads);
-        lb_status status = lb_row_to_f32(t->type, base + (size_t)src_row * (size_t)perm_cols * elem,
-                                         dst + (size_t)r * (size_t)cols, cols);
+        const uint8_t *src = base + (size_t)src_row * (size_t)row_bytes;
+        float *out = dst + (size_t)r * (size_t)cols;
+        lb_status status = packed ? ckpt->decode(t->type, src, cols, out)
+                                  : lb_row_to_f32(t->type, src, out, cols);
         if (status != LB_OK)
             return status;
     }

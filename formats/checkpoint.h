@@ -31,8 +31,14 @@ typedef struct lb_checkpoint_tensor {
     int64_t rope_permute_heads;
 } lb_checkpoint_tensor;
 
+/* Decodes n elements (a multiple of the type's block size) of a packed type into f32. formats/
+ * knows no block layout, so the caller hands one in: lb_kernels_dequantize (kernels/kernels.h). */
+typedef lb_status (*lb_checkpoint_decode_fn)(lb_type type, const void *src, int64_t n,
+                                             float *dst);
+
 typedef struct lb_checkpoint_settings {
     const char *tokenizer_path; /* tokenizer.bin / tokenizer.json; NULL: look beside the model */
+    lb_checkpoint_decode_fn decode; /* reads packed tensors as f32; NULL: they cannot be read */
 } lb_checkpoint_settings;
 
 typedef struct lb_checkpoint {
@@ -45,6 +51,7 @@ typedef struct lb_checkpoint {
     char *tokenizer_path;    /* where the vocabulary came from, or NULL */
     const lb_gguf *gguf;     /* the source GGUF (its metadata), or NULL */
     void *source;            /* the format's own handle */
+    lb_checkpoint_decode_fn decode; /* from the settings, or NULL */
 } lb_checkpoint;
 
 LB_API lb_checkpoint_settings lb_checkpoint_default_settings(void);
@@ -59,10 +66,19 @@ LB_API const char *lb_checkpoint_format_name(lb_checkpoint_format format);
 LB_API int64_t lb_checkpoint_find(const lb_checkpoint *checkpoint, const char *name);
 
 /* Reads row range [row0, row0 + n_rows) of tensor `index` (rows of ne[0] elements) as f32,
- * converting the type and applying the rotary permutation. LB_ERR_UNSUPPORTED for packed
- * source types. */
+ * converting the type and applying the rotary permutation; packed source types through the
+ * settings' decode function (LB_ERR_UNSUPPORTED when it was NULL). */
 LB_API lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *checkpoint, int64_t index,
                                              int64_t row0, int64_t n_rows, float *dst);
+
+/* The BOS token that text for this model starts with, as llama.cpp decides it
+ * (llama_vocab_get_add_bos, which llama-perplexity, llama-imatrix and llama-cli follow):
+ * tokenizer.ggml.add_bos_token (tokenizer_config.json's add_bos_token, llama2.c: yes) when the
+ * vocabulary says; else by tokenizer model: yes for SentencePiece ("llama") and WordPiece
+ * ("bert"), no for byte-level BPE ("gpt2") unless tokenizer.ggml.pre is llama3, llama-v3,
+ * llama-bpe, falcon3, tekken or chameleon, no for any other model. Returns the BOS id, or -1
+ * when none is added (or the checkpoint has no vocabulary or no BOS token). */
+LB_API int32_t lb_checkpoint_text_bos(const lb_checkpoint *checkpoint);
 
 /* Tells the kernel that the mapped pages of tensor `index` are not needed for now (they are
  * read again from the file if touched), so that a pass over a large checkpoint does not keep

@@ -80,4 +80,12 @@ LB_API lb_status lb_gemm_cpu(unsigned cpu_flags, lb_type weight_type, const void
                              int64_t rows, int64_t cols, const float *x, int64_t batch,
                              float *y, void *workspace);
 
+/* Dequantizes n elements of `type` (any type of the registry; n >= 0 and a multiple of the
+ * type's block size) from src into dst with the type's reference dequantize_row, as llama.cpp
+ * dequantizes. Its signature is lb_checkpoint_decode_fn, so that a program sets
+ * lb_checkpoint_settings.decode = lb_kernels_dequantize to read packed checkpoints as f32
+ * (formats/ does not call up into kernels/). Errors: LB_ERR_UNSUPPORTED (a type without
+ * kernels), LB_ERR_INVALID_ARG (n, or a NULL buffer). */
+LB_API lb_status lb_kernels_dequantize(lb_type type, const void *src, int64_t n, float *dst);
+
 #endif

@@ -176,3 +176,22 @@ lb_type lb_kernels_fallback_type(lb_type wanted, int64_t row_length)
     }
     return lb_kernels_row_fits(substitute, row_length) ? substitute : LB_TYPE_F16;
 }
+
+lb_status lb_kernels_dequantize(lb_type type, const void *src, int64_t n, float *dst)
+{
+    const lb_kernel_type *kernels = lb_kernels_type(type);
+    const lb_type_info *info = lb_type_get((uint32_t)type);
+    if (!kernels || !info)
+        return lb_error(LB_ERR_UNSUPPORTED, "dequantize: type %s (%u) has no kernels",
+                        info ? info->name : "unknown", (unsigned)type);
+    if (n < 0 || n % info->block_size != 0)
+        return lb_error(LB_ERR_INVALID_ARG,
+                        "dequantize: %lld elements of %s: not a multiple of its block size %lld",
+                        (long long)n, info->name, (long long)info->block_size);
+    if (n > 0 && (!src || !dst))
+        return lb_error(LB_ERR_INVALID_ARG, "dequantize: NULL buffer for %lld elements of %s",
+                        (long long)n, info->name);
+    if (n > 0)
+        kernels->dequantize_row(src, dst, n);
+    return LB_OK;
+}

@@ -11,7 +11,9 @@
 typedef struct lb_eval_settings {
     int64_t ctx;                   /* window length in tokens; default 512, at least 4 */
     int64_t max_windows;           /* 0: every full window of the text */
-    int32_t bos_id;                /* replaces the first token of each window; -1: keep it */
+    int32_t bos_id;                /* replaces the first token of each window; -1: keep it (as
+                                    * llama.cpp does when the vocabulary adds no BOS: pass
+                                    * lb_checkpoint_text_bos) */
     const char *save_logprobs_path; /* write the scored positions' log-probabilities here */
     const char *kld_path;          /* compare with log-probabilities saved earlier */
     /* Called after each window (may be NULL). */
@@ -36,11 +38,11 @@ typedef struct lb_eval_result {
 
 LB_API lb_eval_settings lb_eval_default_settings(void);
 
-/* Scores `tokens` (the whole text, tokenized once with BOS in front) as llama.cpp's perplexity
- * tool does: consecutive non-overlapping windows of ctx tokens (a trailing partial window is
- * dropped), the first token of each replaced by BOS, and the logits at positions ctx/2 ..
- * ctx-2 of each window scored against the next token. LB_ERR_BAD_INPUT when the text holds
- * no full window. With kld_path, the file must come from the same tokens, ctx and vocabulary
+/* Scores `tokens` (the whole text, tokenized once, with BOS in front when the vocabulary adds
+ * one) as llama.cpp's perplexity tool does: consecutive non-overlapping windows of ctx tokens (a
+ * trailing partial window is dropped), the first token of each replaced by bos_id (unless -1),
+ * and the logits at positions ctx/2 .. ctx-2 of each window scored against the next token.
+ * LB_ERR_BAD_INPUT when the text holds no full window. With kld_path, the file must come from the same tokens, ctx and vocabulary
  * (LB_ERR_BAD_INPUT otherwise). */
 LB_API lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens,
                                     int64_t n_tokens, const lb_eval_settings *settings,

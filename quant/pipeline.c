@@ -160,7 +160,7 @@ static lb_status calibration_start(pipeline *pl)
         return lb_nomem("out of memory for %lld calibration activations "
                         "(%.1f MiB)", (long long)n_ids, (double)count * 4.0 / 1048576.0);
     }
-    int32_t bos = pl->ckpt->vocab ? pl->ckpt->vocab->bos_id : -1;
+    int32_t bos = lb_checkpoint_text_bos(pl->ckpt); /* -1 when the vocabulary adds none */
     lb_status status = lb_calibration_windows(p->calib_tokens, p->calib_n_tokens, bos,
                                               p->nsamples, p->seqlen, p->seed, p->consecutive,
                                               windows);

@@ -37,8 +37,8 @@ typedef struct lb_quantize_params {
     lb_mixture mixture;
     lb_quant_method method;
     /* Calibration (GPTQ): the tokenized text, without BOS. Windows of seqlen tokens start with
-     * BOS and take seqlen - 1 text tokens from a random offset (seeded) or, with consecutive,
-     * back to back from the start. */
+     * BOS when the vocabulary adds one (lb_checkpoint_text_bos) and take the rest as text tokens
+     * from a random offset (seeded) or, with consecutive, back to back from the start. */
     const int32_t *calib_tokens;
     int64_t calib_n_tokens;
     int64_t nsamples;
