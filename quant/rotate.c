@@ -57,8 +57,9 @@ static lb_status apply_vectors(const rotation *r, double *x, int64_t count, int6
     if (count <= 0)
         return LB_OK;
     if (r->rht) {
-        /* Vectors are independent: any thread count gives the same bits. */
-        int threads = omp_get_max_threads();
+        /* Vectors are independent: any thread count gives the same bits. Small batches stay
+         * on one thread (a parallel region costs more than they do). */
+        int threads = count * n >= (1 << 16) ? omp_get_max_threads() : 1;
         double *work = lb_malloc((size_t)threads * (size_t)n * sizeof *work);
         if (!work)
             return lb_nomem("out of memory for %d Hadamard work rows of %lld", threads,
