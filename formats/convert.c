@@ -45,6 +45,9 @@ static lb_status produce_tensor(void *context, int64_t index, void *dst, uint64_
             status = lb_row_from_f32(out_type, row, (uint8_t *)dst + (size_t)r * row_bytes, cols);
     }
     lb_free(row);
+    /* Done with its source: mapped pages go back to the kernel (a view drops its cache), so a
+     * large checkpoint is not all resident by the end. */
+    lb_checkpoint_release_tensor(plan->ckpt, index);
     return status;
 }
 

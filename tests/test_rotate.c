@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/alloc_internal.h"
 #include "common/rng.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
@@ -370,6 +371,47 @@ static void test_errors(const char *path, const char *extra_path)
     }
 }
 
+/* Every allocation of rotating and reading every tensor fails in turn: each failure is
+ * LB_ERR_NOMEM, leaves nothing behind (ASan's leak check) and, from lb_rotate_checkpoint,
+ * leaves the base with the caller. */
+static void test_alloc_failures(const char *path)
+{
+    lb_rotate_options opt = lb_rotate_default_options();
+    opt.r2 = true;
+    opt.kind = LB_ROTATE_ORTHOGONAL;
+    int64_t k = 0, bad = 0;
+    for (;; k++) {
+        lb_checkpoint *base = NULL, *view = NULL;
+        CHECK_OK(lb_checkpoint_open(&base, path, NULL));
+        if (!base)
+            return;
+        lb_alloc_fail_after(k);
+        lb_status status = lb_rotate_checkpoint(&view, base, &opt, NULL);
+        if (status != LB_OK) {
+            lb_alloc_fail_after(-1);
+            bad += status != LB_ERR_NOMEM || view != NULL;
+            lb_checkpoint_close(&base);
+            continue;
+        }
+        for (int64_t i = 0; i < view->n_tensors && status == LB_OK; i++) {
+            const lb_checkpoint_tensor *t = &view->tensors[i];
+            int64_t count;
+            lb_tensor_count(t->n_dims, t->ne, &count);
+            float *x = lb_malloc((size_t)count * sizeof *x);
+            status = x ? lb_checkpoint_read_rows_f32(view, i, 0, count / t->ne[0], x)
+                       : LB_ERR_NOMEM;
+            lb_free(x);
+        }
+        lb_alloc_fail_after(-1);
+        bad += status != LB_OK && status != LB_ERR_NOMEM;
+        lb_checkpoint_close(&view);
+        if (status == LB_OK)
+            break;
+    }
+    printf("allocation failures: %lld injected, every one LB_ERR_NOMEM\n", (long long)k);
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
     if (!mkdtemp(temp_dir)) {
@@ -393,6 +435,7 @@ int main(void)
         test_fallback(odd);
         test_written(qwen);
         test_errors(llama, extra);
+        test_alloc_failures(qwen);
     }
     unlink(qwen);
     unlink(llama);
