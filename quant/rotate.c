@@ -64,18 +64,19 @@ static lb_status apply_vectors(const rotation *r, double *x, int64_t count, int6
         if (!work)
             return lb_nomem("out of memory for %d Hadamard work rows of %lld", threads,
                             (long long)n);
-        lb_status status = LB_OK;
+        int failed = 0;
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < count; i++) {
-            lb_status s = lb_linalg_rht_apply(r->rht, x + i * stride, 1, stride, false,
-                                              work + (size_t)omp_get_thread_num() * (size_t)n);
-            if (s != LB_OK) {
-#pragma omp critical(lb_rotate_status)
-                status = s;
+            if (lb_linalg_rht_apply(r->rht, x + i * stride, 1, stride, false,
+                                    work + (size_t)omp_get_thread_num() * (size_t)n) != LB_OK) {
+#pragma omp atomic write
+                failed = 1;
             }
         }
         lb_free(work);
-        return status;
+        return failed ? lb_error(LB_ERR_INVALID_ARG, "rotate: Hadamard transform of %lld "
+                                 "vectors of %lld failed", (long long)count, (long long)n)
+                      : LB_OK;
     }
     /* Dense: gather a chunk of vectors, Y = X Tᵀ by GEMM, scatter back. */
     enum { CHUNK = 256 };
