@@ -23,5 +23,6 @@
 #include "quant/imatrix.h"
 #include "quant/mixture.h"
 #include "quant/pipeline.h"
+#include "quant/rotate.h"
 
 #endif

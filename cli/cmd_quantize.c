@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_rotate.h"
 #include "quant/pipeline.h"
 
 static void print_usage(FILE *out)
@@ -45,6 +46,11 @@ static void print_usage(FILE *out)
             "  --allow-nonfinite   replace NaN/Inf weights by 0 (counted) instead of stopping\n"
             "  -h, --help          this text\n",
             lb_mixture_names());
+    lb_cli_rotate_print_usage(out);
+    fprintf(out, "                      With --rotate, GPTQ collects its Hessians on the rotated\n"
+                 "                      model; --imatrix is refused (an importance matrix of the\n"
+                 "                      unrotated model does not describe the rotated inputs:\n"
+                 "                      use GPTQ with --calib, or RTN without one)\n");
 }
 
 typedef struct progress {
@@ -147,6 +153,8 @@ typedef struct quantize_args {
     int64_t threads;
     bool json;
     const char *in_path, *out_path;
+    lb_cli_rotate rotate;      /* --rotate and its options */
+    lb_rotate_info rotated;    /* what the rotation did, once applied */
 } quantize_args;
 
 enum { PARSE_CONTINUE = -1 }; /* parse_options: no exit yet, go on */
@@ -178,6 +186,7 @@ static const struct option quantize_options[] = {
     {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},
     {"no-rtn-loss", no_argument, NULL, OPT_NO_RTN_LOSS},
     {"help", no_argument, NULL, 'h'},
+    LB_CLI_ROTATE_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -188,6 +197,12 @@ static int parse_options(int argc, char **argv, quantize_args *a)
     int64_t seed;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", quantize_options, NULL)) != -1;) {
+        if (lb_cli_rotate_is_option(c)) {
+            int code = lb_cli_rotate_parse("quantize", c, optarg, &a->rotate);
+            if (code != LB_EXIT_OK)
+                return code;
+            continue;
+        }
         switch (c) {
         case OPT_TYPE: a->type_name = optarg; break;
         case OPT_ATTN_V: a->role_types[0] = optarg; break;
@@ -328,6 +343,36 @@ static int open_inputs(quantize_args *a, quantize_inputs *in)
     return LB_EXIT_OK;
 }
 
+/* --rotate: the checkpoint becomes its rotated view, and GPTQ's model is rebuilt over it so
+ * that the Hessians are those of the rotated model. Reports what was done (text mode). */
+static int rotate_inputs(quantize_args *a, quantize_inputs *in)
+{
+    if (!a->rotate.enabled)
+        return LB_EXIT_OK;
+    lb_status status = lb_cli_rotate_apply(&a->rotate, &in->ckpt, &a->rotated);
+    if (status == LB_OK && in->model) {
+        lb_model_free(&in->model);
+        status = lb_model_load_lazy(&in->model, in->ckpt);
+    }
+    if (status != LB_OK)
+        return lb_cli_fail_input("quantize", status);
+    /* The added classifier's type, as the pipeline's plan will choose it. */
+    lb_mixture_model mm;
+    lb_mixture_model_from_hparams(&mm, &in->ckpt->hparams);
+    mm.has_output = true;
+    mm.has_imatrix = a->params.method == LB_QUANT_GPTQ || in->imatrix;
+    int64_t index = lb_checkpoint_find(in->ckpt, "output.weight");
+    const lb_checkpoint_tensor *t = index >= 0 ? &in->ckpt->tensors[index] : NULL;
+    lb_type type = t ? lb_mixture_tensor_type(&a->params.mixture, &mm, t->name, t->n_dims, t->ne)
+                     : LB_TYPE_F32;
+    uint64_t bytes = 0;
+    if (t && a->rotated.added_output)
+        lb_tensor_bytes(type, t->n_dims, t->ne, &bytes);
+    if (!a->json)
+        lb_cli_rotate_print_report(stdout, &a->rotated, bytes, lb_type_get((uint32_t)type)->name);
+    return LB_EXIT_OK;
+}
+
 /* The exit code of a failed lb_quantize_model: problems of the inputs exit as such. */
 static int quantize_failure(lb_status status)
 {
@@ -367,6 +412,18 @@ static void print_summary_json(const quantize_args *a, const lb_imatrix *imatrix
         json_object_set_new(root, "gptq_rel_loss",
                             json_real(summary->loss_gptq_total / summary->ref_total));
     }
+    if (a->rotate.enabled) {
+        const lb_rotate_info *ri = &a->rotated;
+        json_t *rot = json_object();
+        json_object_set_new(rot, "r1", json_string(ri->r1));
+        json_object_set_new(rot, "r2", json_string(ri->r2));
+        json_object_set_new(rot, "r1_seed", json_integer((json_int_t)ri->r1_seed));
+        json_object_set_new(rot, "r2_seed", json_integer((json_int_t)ri->r2_seed));
+        json_object_set_new(rot, "head", json_string(ri->head));
+        json_object_set_new(rot, "added_output_weights", json_integer(ri->added_output_elements));
+        json_object_set_new(rot, "exact", json_boolean(ri->exact));
+        json_object_set_new(root, "rotation", rot);
+    }
     json_object_set_new(root, "layers", pr->layers);
     pr->layers = NULL;
     char *dump = json_dumps(root, JSON_INDENT(2));
@@ -393,11 +450,16 @@ static void print_summary_text(const quantize_args *a, const lb_quantize_summary
 int lb_cmd_quantize(int argc, char **argv)
 {
     quantize_args a = {.ckpt_settings = lb_checkpoint_default_settings(),
-                       .params = lb_quantize_default_params()};
+                       .params = lb_quantize_default_params(),
+                       .rotate = lb_cli_rotate_defaults()};
     a.ckpt_settings.decode = lb_kernels_dequantize; /* a packed source is read dequantized */
     int exit_code = parse_options(argc, argv, &a);
     if (exit_code == PARSE_CONTINUE)
         exit_code = resolve_types_and_method(&a);
+    if (exit_code == PARSE_CONTINUE && a.rotate.enabled && a.imatrix_path)
+        exit_code = lb_cli_usage_error("quantize", "--imatrix with --rotate: an importance matrix "
+                                                   "of the unrotated model does not fit the "
+                                                   "rotated one (use --calib for GPTQ)");
     if (exit_code != PARSE_CONTINUE)
         return exit_code;
     if (a.threads > 0)
@@ -405,7 +467,8 @@ int lb_cmd_quantize(int argc, char **argv)
 
     quantize_inputs in = {0};
     progress pr = {a.json, isatty(STDERR_FILENO) != 0, omp_get_wtime(), NULL};
-    if ((exit_code = open_inputs(&a, &in)) != LB_EXIT_OK)
+    if ((exit_code = open_inputs(&a, &in)) != LB_EXIT_OK ||
+        (exit_code = rotate_inputs(&a, &in)) != LB_EXIT_OK)
         goto done;
     a.params.on_tensor = on_tensor;
     a.params.context = &pr;

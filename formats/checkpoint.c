@@ -11,6 +11,7 @@
 
 #include "common/alloc_internal.h"
 #include "common/half_internal.h"
+#include "formats/checkpoint_view_internal.h"
 #include "formats/hf_internal.h"
 #include "formats/llama2c_internal.h"
 #include "formats/safetensors_internal.h"
@@ -28,6 +29,7 @@ const char *lb_checkpoint_format_name(lb_checkpoint_format format)
     case LB_CHECKPOINT_LLAMA2C: return "llama2.c";
     case LB_CHECKPOINT_SAFETENSORS: return "safetensors";
     case LB_CHECKPOINT_GGUF: return "GGUF";
+    case LB_CHECKPOINT_VIEW: return "view";
     }
     return "unknown";
 }
@@ -539,6 +541,9 @@ void lb_checkpoint_close(lb_checkpoint **ckptp)
         lb_gguf_close(&g);
         break;
     }
+    case LB_CHECKPOINT_VIEW:
+        lb_checkpoint_view_close_source(ckpt);
+        break;
     }
     if (ckpt->tensors) {
         for (int64_t i = 0; i < ckpt->n_tensors; i++) {
@@ -608,6 +613,8 @@ lb_status lb_checkpoint_read_rows_f32(const lb_checkpoint *ckpt, int64_t index, 
     if (row0 < 0 || n_rows < 0 || row0 > rows || n_rows > rows - row0)
         return lb_error(LB_ERR_INVALID_ARG, "%s: rows [%lld, +%lld) out of range for '%s'",
                         ckpt->path, (long long)row0, (long long)n_rows, t->name);
+    if (ckpt->format == LB_CHECKPOINT_VIEW)
+        return lb_checkpoint_view_read_rows(ckpt, index, row0, n_rows, dst);
     const lb_type_info *info = lb_type_get((uint32_t)t->type);
     bool packed = info && info->block_size != 1;
     if (!info || (packed && !ckpt->decode))
@@ -651,6 +658,10 @@ void lb_checkpoint_release_tensor(const lb_checkpoint *ckpt, int64_t index)
 {
     if (!ckpt || index < 0 || index >= ckpt->n_tensors)
         return;
+    if (ckpt->format == LB_CHECKPOINT_VIEW) {
+        lb_checkpoint_view_release(ckpt, index);
+        return;
+    }
     const lb_checkpoint_tensor *t = &ckpt->tensors[index];
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t start = ((uintptr_t)t->data + page - 1) / page * page;

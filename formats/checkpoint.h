@@ -16,6 +16,9 @@ typedef enum lb_checkpoint_format {
     LB_CHECKPOINT_LLAMA2C,
     LB_CHECKPOINT_SAFETENSORS,
     LB_CHECKPOINT_GGUF,
+    /* Derived from another checkpoint, rows computed on read (e.g. lb_rotate_checkpoint): its
+     * tensors are F32 with data NULL, read through lb_checkpoint_read_rows_f32 only. */
+    LB_CHECKPOINT_VIEW,
 } lb_checkpoint_format;
 
 typedef struct lb_checkpoint_tensor {
@@ -24,7 +27,7 @@ typedef struct lb_checkpoint_tensor {
     lb_type type;            /* storage type in the source */
     int n_dims;
     int64_t ne[LB_MAX_DIMS]; /* GGUF order */
-    const void *data;        /* into the mapped source */
+    const void *data;        /* into the mapped source; NULL in a view */
     uint64_t nbytes;
     /* For Hugging Face q/k projections: rows are stored in the half-split rotary order and are
      * permuted to GGUF's interleaved order when read (0: no permutation, else head count). */
@@ -87,7 +90,8 @@ LB_API void lb_checkpoint_release_tensor(const lb_checkpoint *checkpoint, int64_
 
 /* Writes the checkpoint's llama.cpp metadata into a GGUF writer: architecture, general.name
  * and tokenizer; for a GGUF source its keys, less general.alignment, general.file_type,
- * general.quantization_version and lowbit.* (which a new file sets itself). */
+ * general.quantization_version and lowbit.* (which a new file sets itself) but
+ * lowbit.rotation.* (the weights stay rotated); for a view its base's, then the view's own. */
 LB_API lb_status lb_checkpoint_write_metadata(const lb_checkpoint *checkpoint,
                                               lb_gguf_writer *writer);
 

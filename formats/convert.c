@@ -6,6 +6,7 @@
 
 #include "common/alloc_internal.h"
 #include "common/half_internal.h"
+#include "formats/checkpoint_view_internal.h"
 
 /* llama.cpp's llama_ftype values for the float file types. */
 static uint32_t file_type_of(lb_type type)
@@ -44,6 +45,9 @@ static lb_status produce_tensor(void *context, int64_t index, void *dst, uint64_
             status = lb_row_from_f32(out_type, row, (uint8_t *)dst + (size_t)r * row_bytes, cols);
     }
     lb_free(row);
+    /* Done with its source: mapped pages go back to the kernel (a view drops its cache), so a
+     * large checkpoint is not all resident by the end. */
+    lb_checkpoint_release_tensor(plan->ckpt, index);
     return status;
 }
 
@@ -120,13 +124,15 @@ static lb_status write_vocab_metadata(lb_gguf_writer *w, const lb_vocab *vocab)
     return status;
 }
 
-/* GGUF input: keep every key but the ones a new file rewrites. */
+/* GGUF input: keep every key but the ones a new file rewrites. lowbit.rotation.* stays: the
+ * weights still are the rotated ones. */
 static lb_status copy_gguf_metadata(lb_gguf_writer *w, const lb_gguf *g)
 {
     for (int64_t i = 0; i < g->n_kv; i++) {
         const char *key = g->kv[i].key;
         if (strcmp(key, "general.alignment") == 0 || strcmp(key, "general.file_type") == 0 ||
-            strcmp(key, "general.quantization_version") == 0 || strncmp(key, "lowbit.", 7) == 0)
+            strcmp(key, "general.quantization_version") == 0 ||
+            (strncmp(key, "lowbit.", 7) == 0 && strncmp(key, "lowbit.rotation.", 16) != 0))
             continue;
         lb_status status = lb_gguf_writer_set_value(w, key, &g->kv[i].value);
         if (status != LB_OK)
@@ -154,6 +160,8 @@ static void model_name_of(const char *path, char *out, size_t size)
 
 lb_status lb_checkpoint_write_metadata(const lb_checkpoint *ckpt, lb_gguf_writer *w)
 {
+    if (ckpt->format == LB_CHECKPOINT_VIEW)
+        return lb_checkpoint_view_write_metadata(ckpt, w);
     if (ckpt->gguf)
         return copy_gguf_metadata(w, ckpt->gguf);
     char name[256];

@@ -56,7 +56,7 @@ static bool keeps_packed(const weight *w, const lb_checkpoint_tensor *t)
 
 /* Makes the view of a checked weight that the forward pass reads: packed rows in place (see
  * keeps_packed), the mapped tensor itself when it is aligned F32 in GGUF order, else a
- * converted f32 copy. */
+ * converted f32 copy (also of a view's tensors, which have no data in memory). */
 static lb_status materialize(const lb_model *model, weight *w)
 {
     const lb_checkpoint *ckpt = model->checkpoint;
@@ -74,7 +74,7 @@ static lb_status materialize(const lb_model *model, weight *w)
     }
     w->type = LB_TYPE_F32;
     bool aligned = ((uintptr_t)t->data % _Alignof(float)) == 0;
-    if (t->type == LB_TYPE_F32 && t->rope_permute_heads == 0 && aligned) {
+    if (t->type == LB_TYPE_F32 && t->rope_permute_heads == 0 && aligned && t->data) {
         w->data = t->data;
         return LB_OK;
     }
