@@ -25,12 +25,14 @@ int lb_cli_rotate_parse(const char *command, int code, const char *arg, lb_cli_r
     case LB_CLI_OPT_ROTATE:
         if (strcmp(arg, "off") == 0) {
             r->enabled = false;
-        } else if (strcmp(arg, "r1") == 0 || strcmp(arg, "r1+r2") == 0) {
+        } else if (strcmp(arg, "r1") == 0 || strcmp(arg, "r1+r2") == 0 ||
+                   strcmp(arg, "r2") == 0) {
             r->enabled = true;
-            o->r1 = true;
-            o->r2 = strcmp(arg, "r1+r2") == 0;
+            o->r1 = strcmp(arg, "r2") != 0;
+            o->r2 = strcmp(arg, "r1") != 0;
         } else {
-            return lb_cli_usage_error(command, "--rotate is r1, r1+r2 or off, not '%s'", arg);
+            return lb_cli_usage_error(command, "--rotate is r1, r1+r2, r2 or off, not '%s'",
+                                      arg);
         }
         return LB_EXIT_OK;
     case LB_CLI_OPT_ROTATE_KIND:
@@ -65,7 +67,8 @@ void lb_cli_rotate_print_usage(FILE *out)
     fprintf(out,
             "  --rotate R          fold orthogonal rotations into the weights first: r1 (the\n"
             "                      norms' gains folded, the residual stream rotated), r1+r2\n"
-            "                      (also the values per KV head) or off (default). The model\n"
+            "                      (also the values per KV head), r2 (the values only: a\n"
+            "                      tied head stays tied) or off (default). The model\n"
             "                      computes the same function and stays a plain llama GGUF\n"
             "  --rotate-kind K     hadamard (default: randomized Hadamard where the width has\n"
             "                      a Hadamard order, else random orthogonal) or orthogonal\n"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Rotations folded into real models (`lowbit convert --rotate`): the rotated f32 GGUF gives
 the same perplexity as the unrotated one to 4 significant digits in `lowbit eval` (and a KL
-divergence near 0), the same greedy 32-token continuation in `lowbit generate`, for r1 and
-r1+r2, Hadamard and random orthogonal; llama.cpp's Python reader (the `gguf` package) loads
-the rotated file with its lowbit.rotation.* keys, and numpy checks in float64, without knowing
+divergence near 0), the same greedy 32-token continuation in `lowbit generate`, for r1,
+r1+r2 and r2, Hadamard and random orthogonal; llama.cpp's Python reader (the `gguf` package)
+loads the rotated file with its lowbit.rotation.* keys, and numpy checks in float64, without knowing
 the rotation, that it is an orthogonal change of basis of the original: embedding Gram matrix,
 every matrix against the embedding rows as probes, value/output products per head.
 
@@ -31,7 +31,7 @@ except ImportError as e:
     sys.exit(1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77)
 
 VARIANTS = [("r1", "hadamard"), ("r1+r2", "hadamard"), ("r1", "orthogonal"),
-            ("r1+r2", "orthogonal")]
+            ("r1+r2", "orthogonal"), ("r2", "hadamard")]
 # SmolLM2 is 2,000 times larger: two variants cover both rotations, both kinds and the algebra
 # check, and under the sanitizers (LB_SANITIZED) it is left to the plain build, as CI's 30
 # minutes on 2 cores would not hold it.
@@ -163,7 +163,9 @@ def check_model(lowbit, label, model, extra_args, text, ctx, chunks, prompt, tmp
         p = must([lowbit, "convert", model, out, *extra_args, "--rotate", rot,
                   "--rotate-kind", kind, "--rotate-seed", str(10 + i)])
         report = [line for line in p.stderr.splitlines() if "rotation:" in line]
-        check(len(report) == 1 and f"r1 {kind}" in report[0], f"{what}: {report}")
+        r1 = "r1 none" if rot == "r2" else f"r1 {kind}"
+        check(len(report) == 1 and r1 in report[0] and ("head tied" in report[0]) ==
+              (rot == "r2"), f"{what}: {report}")
         got = evaluate(lowbit, out, text, ctx, chunks, "--kld", logits)
         check(f"{got['ppl']:.4g}" == f"{ref['ppl']:.4g}",
               f"{what}: PPL {got['ppl']:.6f} = {ref['ppl']:.6f} to 4 digits "
