@@ -116,6 +116,8 @@ int lb_cmd_imatrix(int argc, char **argv)
                                     "out of memory for %lld windows of %lld tokens (%zu bytes)",
                                     (long long)nsamples, (long long)seqlen,
                                     (size_t)(nsamples * seqlen) * sizeof *windows);
+        if (status == LB_ERR_BAD_INPUT)
+            status = lb_error_prefix(status, "%s: ", calib_path);
     }
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("imatrix", status);

@@ -340,6 +340,7 @@ static int open_inputs(quantize_args *a, quantize_inputs *in)
         params->calib_hash = lb_fnv1a64(in->text, in->text_len);
     }
     params->imatrix = in->imatrix;
+    params->imatrix_name = a->imatrix_path;
     return LB_EXIT_OK;
 }
 
@@ -424,6 +425,15 @@ static void print_summary_json(const quantize_args *a, const lb_imatrix *imatrix
         json_object_set_new(rot, "exact", json_boolean(ri->exact));
         json_object_set_new(root, "rotation", rot);
     }
+    if (imatrix) {
+        json_t *im = json_object();
+        json_object_set_new(im, "file", json_string(a->imatrix_path));
+        json_object_set_new(im, "matrices_weighted", json_integer(summary->imatrix_used));
+        json_object_set_new(im, "matrices_without_entry",
+                            json_integer(summary->imatrix_missing));
+        json_object_set_new(im, "entries_unused", json_integer(summary->imatrix_unused));
+        json_object_set_new(root, "imatrix", im);
+    }
     json_object_set_new(root, "layers", pr->layers);
     pr->layers = NULL;
     char *dump = json_dumps(root, JSON_INDENT(2));
@@ -440,6 +450,13 @@ static void print_summary_text(const quantize_args *a, const lb_quantize_summary
         printf("total proxy loss: rtn %.4e, gptq %.4e (relative to tr(W H W^T))\n",
                summary->loss_rtn_total / summary->ref_total,
                summary->loss_gptq_total / summary->ref_total);
+    if (a->imatrix_path && a->params.method == LB_QUANT_RTN) {
+        printf("imatrix %s: %lld matrices weighted, %lld without an entry", a->imatrix_path,
+               (long long)summary->imatrix_used, (long long)summary->imatrix_missing);
+        if (summary->imatrix_first_missing)
+            printf(" (first '%s')", summary->imatrix_first_missing);
+        printf(", %lld entries unused\n", (long long)summary->imatrix_unused);
+    }
     if (summary->n_nonfinite)
         printf("replaced %lld NaN/Inf weights by 0 (--allow-nonfinite)\n",
                (long long)summary->n_nonfinite);
@@ -485,6 +502,10 @@ int lb_cmd_quantize(int argc, char **argv)
         exit_code = quantize_failure(status);
         goto done;
     }
+    if (summary.imatrix_unused > 0) /* a file of this model names only its own tensors */
+        fprintf(stderr, "lowbit quantize: warning: imatrix %s: %lld entries name no tensor of "
+                "%s (first '%s')\n", a.imatrix_path, (long long)summary.imatrix_unused,
+                a.in_path, summary.imatrix_first_unused);
     struct stat st;
     run_totals t;
     t.mib = stat(a.out_path, &st) == 0 ? (double)st.st_size / 1048576.0 : NAN;

@@ -36,9 +36,29 @@ static void print_help(FILE *out)
                  "            4 eval --max-drift exceeded\n");
 }
 
+/* Writes a message that may carry bytes from a hostile file (names, architecture strings)
+ * with control characters as \xHH, so that none reaches the terminal as an escape sequence. */
+static void put_escaped(FILE *out, const char *message)
+{
+    for (const unsigned char *p = (const unsigned char *)message; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* "lowbit COMMAND: error: MESSAGE" on one line. */
+static void print_error(const char *command)
+{
+    fprintf(stderr, "lowbit %s: error: ", command);
+    put_escaped(stderr, lb_last_error());
+    fputc('\n', stderr);
+}
+
 int lb_cli_fail_input(const char *command, lb_status status)
 {
-    fprintf(stderr, "lowbit %s: error: %s\n", command, lb_last_error());
+    print_error(command);
     if (status == LB_ERR_CORRUPT_FILE || status == LB_ERR_UNSUPPORTED || status == LB_ERR_IO ||
         status == LB_ERR_BAD_INPUT)
         return LB_EXIT_BAD_INPUT;
@@ -48,17 +68,19 @@ int lb_cli_fail_input(const char *command, lb_status status)
 int lb_cli_fail(const char *command, lb_status status)
 {
     (void)status;
-    fprintf(stderr, "lowbit %s: error: %s\n", command, lb_last_error());
+    print_error(command);
     return LB_EXIT_FAILURE;
 }
 
 int lb_cli_usage_error(const char *command, const char *fmt, ...)
 {
     va_list args;
-    fprintf(stderr, "lowbit %s: ", command);
+    char message[1024];
     va_start(args, fmt);
-    vfprintf(stderr, fmt, args);
+    vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
+    fprintf(stderr, "lowbit %s: ", command);
+    put_escaped(stderr, message);
     fprintf(stderr, " (see 'lowbit %s --help')\n", command);
     return LB_EXIT_USAGE;
 }

@@ -132,7 +132,8 @@ static lb_status copy_gguf_metadata(lb_gguf_writer *w, const lb_gguf *g)
         const char *key = g->kv[i].key;
         if (strcmp(key, "general.alignment") == 0 || strcmp(key, "general.file_type") == 0 ||
             strcmp(key, "general.quantization_version") == 0 ||
-            (strncmp(key, "lowbit.", 7) == 0 && strncmp(key, "lowbit.rotation.", 16) != 0))
+            (strncmp(key, "lowbit.", 7) == 0 && strncmp(key, "lowbit.rotation.", 16) != 0) ||
+            strncmp(key, "quantize.imatrix.", 17) == 0) /* the source's quantization, not ours */
             continue;
         lb_status status = lb_gguf_writer_set_value(w, key, &g->kv[i].value);
         if (status != LB_OK)

@@ -164,6 +164,8 @@ static lb_status calibration_start(pipeline *pl)
     lb_status status = lb_calibration_windows(p->calib_tokens, p->calib_n_tokens, bos,
                                               p->nsamples, p->seqlen, p->seed, p->consecutive,
                                               windows);
+    if (status == LB_ERR_BAD_INPUT && p->calib_name)
+        status = lb_error_prefix(status, "%s: ", p->calib_name);
     if (status == LB_OK)
         status = lb_model_state_create(&pl->state, pl->model, p->seqlen, p->seqlen);
     if (status == LB_OK)
@@ -644,6 +646,44 @@ static lb_status plan_tensors(pipeline *pl)
     return LB_OK;
 }
 
+/* How the imatrix fits the plan (RTN): every entry of a rounded matrix has its width, and at
+ * least one matrix is weighted; the counts go to the summary and the file. */
+static lb_status match_imatrix(pipeline *pl)
+{
+    const lb_imatrix *im = pl->p->imatrix;
+    const char *file = pl->p->imatrix_name ? pl->p->imatrix_name : "imatrix";
+    lb_quantize_summary *s = pl->summary;
+    if (!im || pl->gptq)
+        return LB_OK;
+    for (int64_t i = 0; i < pl->n_tensors; i++) {
+        const out_tensor *t = &pl->tensors[i];
+        const lb_checkpoint_tensor *ct = &pl->ckpt->tensors[t->index];
+        if (!t->matrix)
+            continue;
+        const lb_imatrix_entry *e = lb_imatrix_find(im, ct->name);
+        if (!e) {
+            if (!s->imatrix_missing++)
+                s->imatrix_first_missing = ct->name;
+            continue;
+        }
+        if (e->n_per_row != ct->ne[0] || e->n_mat != 1)
+            return lb_error(LB_ERR_BAD_INPUT, "%s: entry '%s' has %lld x %lld values, but "
+                            "tensor '%s' of %s has rows of %lld: an imatrix of another model?",
+                            file, e->name, (long long)e->n_mat, (long long)e->n_per_row,
+                            ct->name, pl->ckpt->path, (long long)ct->ne[0]);
+        s->imatrix_used++;
+    }
+    for (int64_t i = 0; i < im->n_entries; i++)
+        if (lb_checkpoint_find(pl->ckpt, im->entries[i].name) < 0 && !s->imatrix_unused++)
+            s->imatrix_first_unused = im->entries[i].name;
+    if (s->imatrix_used == 0)
+        return lb_error(LB_ERR_BAD_INPUT, "%s: none of its %lld entries names a matrix of %s "
+                        "(first entry '%s'): an imatrix of another model?", file,
+                        (long long)im->n_entries, pl->ckpt->path,
+                        im->n_entries > 0 ? im->entries[0].name : "");
+    return LB_OK;
+}
+
 static lb_status write_lowbit_metadata(const pipeline *pl, lb_gguf_writer *w)
 {
     const lb_quantize_params *p = pl->p;
@@ -659,6 +699,23 @@ static lb_status write_lowbit_metadata(const pipeline *pl, lb_gguf_writer *w)
     if (status == LB_OK)
         status = lb_gguf_writer_set_string(w, "lowbit.quantize.method",
                                            pl->gptq ? "gptq" : p->imatrix ? "rtn+imatrix" : "rtn");
+    if (status == LB_OK && p->imatrix && !pl->gptq) {
+        const lb_quantize_summary *s = pl->summary;
+        status = lb_gguf_writer_set_string(w, "lowbit.quantize.imatrix.file",
+                                           p->imatrix_name ? p->imatrix_name : "");
+        if (status == LB_OK)
+            status = lb_gguf_writer_set_u32(w, "lowbit.quantize.imatrix.matrices_weighted",
+                                            (uint32_t)s->imatrix_used);
+        if (status == LB_OK)
+            status = lb_gguf_writer_set_u32(w, "lowbit.quantize.imatrix.matrices_without_entry",
+                                            (uint32_t)s->imatrix_missing);
+        if (status == LB_OK)
+            status = lb_gguf_writer_set_u32(w, "lowbit.quantize.imatrix.entries_unused",
+                                            (uint32_t)s->imatrix_unused);
+        if (status == LB_OK)
+            status = lb_gguf_writer_set_u64(w, "lowbit.quantize.imatrix.chunks",
+                                            (uint64_t)p->imatrix->chunk_count);
+    }
     if (status == LB_OK && pl->gptq) {
         status = lb_gguf_writer_set_string(w, "lowbit.quantize.calibration.file",
                                            p->calib_name ? p->calib_name : "");
@@ -703,6 +760,8 @@ lb_status lb_quantize_model(const lb_checkpoint *ckpt, lb_model *model, const ch
         return lb_error(LB_ERR_INVALID_ARG, "GPTQ needs the model for calibration");
     lb_gguf_writer *w = NULL;
     lb_status status = plan_tensors(&pl);
+    if (status == LB_OK)
+        status = match_imatrix(&pl);
     if (status == LB_OK)
         status = scan_nonfinite(&pl);
     if (status == LB_OK)

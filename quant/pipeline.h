@@ -48,6 +48,7 @@ typedef struct lb_quantize_params {
     const char *calib_name;   /* recorded in the file's metadata */
     uint64_t calib_hash;      /* FNV-1a 64 of the calibration file's bytes, recorded too */
     const lb_imatrix *imatrix; /* importance for RTN, or NULL */
+    const char *imatrix_name;  /* its file, for messages and the metadata */
     lb_gptq_options gptq;
     /* NaN or Inf in a tensor stops the run before any work, naming the tensor and element;
      * with allow_nonfinite such values are replaced by 0 and counted instead. */
@@ -66,6 +67,10 @@ typedef struct lb_quantize_summary {
     double seconds_forward;  /* calibration forward passes and Hessians */
     double ref_total, loss_rtn_total, loss_gptq_total; /* summed over GPTQ matrices */
     int64_t n_nonfinite;     /* values replaced by 0 (allow_nonfinite) */
+    /* With an imatrix: matrices rounded with its importance, matrices it has no entry for,
+     * and its entries that name no tensor of the model (all recorded in the file). */
+    int64_t imatrix_used, imatrix_missing, imatrix_unused;
+    const char *imatrix_first_missing, *imatrix_first_unused; /* names, or NULL */
 } lb_quantize_summary;
 
 /* Defaults: GPTQ options as lb_gptq_default_options, 128 samples of 512 tokens, seed 1234,
@@ -73,6 +78,8 @@ typedef struct lb_quantize_summary {
 LB_API lb_quantize_params lb_quantize_default_params(void);
 
 /* Quantizes `checkpoint` into out_path (temp file + rename: nothing is left on failure).
+ * An imatrix (RTN) must fit: LB_ERR_BAD_INPUT when none of its entries names a matrix that is
+ * rounded, or a matching entry's width differs from the matrix's rows, before any work.
  * model: built over the checkpoint, used for calibration (GPTQ); its weights are replaced by
  * their quantized values as the blocks are done. May be NULL for RTN. The output does not
  * depend on the thread count. */

@@ -169,8 +169,34 @@ def main():
                     + struct.pack("<32f", *([1.0] * 32)))
         p = run([lowbit, "quantize", model, out, "--type", "Q4_0", "--imatrix", other],
                 expect=3)
-        check("imatrix entry 'blk.0.attn_q.weight'" in p.stderr,
-              "an imatrix for another model exits 3, naming the entry")
+        check(f"{other}: entry 'blk.0.attn_q.weight' has 1 x 32 values, but tensor "
+              "'blk.0.attn_q.weight'" in p.stderr and len(p.stderr.splitlines()) == 1,
+              "an imatrix of another width exits 3, naming file, entry and tensor")
+
+        def legacy_imatrix(path, names):
+            with open(path, "wb") as f:
+                f.write(struct.pack("<i", len(names)))
+                for n in names:
+                    f.write(struct.pack("<i", len(n)) + n + struct.pack("<ii", 1, 64)
+                            + struct.pack("<64f", *([1.0] * 64)))
+        # Names of another model: none matches (exit 3), or some do (a warning, and the
+        # counts in the report and the file: the metadata tells what was weighted).
+        legacy_imatrix(other, [b"blk.40.attn_q.weight"])
+        p = run([lowbit, "quantize", model, out, "--type", "Q4_0", "--imatrix", other],
+                expect=3)
+        check("none of its 1 entries names a matrix" in p.stderr,
+              f"an imatrix matching no matrix exits 3: {p.stderr.strip()}")
+        legacy_imatrix(other, [b"blk.0.attn_q.weight", b"blk.40.attn_q.weight"])
+        partial = os.path.join(tmp, "Q4_0-partial.gguf")
+        p = run([lowbit, "quantize", model, partial, "--type", "Q4_0", "--imatrix", other,
+                 "--json"])
+        report = json.loads(p.stdout)["imatrix"]
+        with open(partial, "rb") as f:
+            meta = f.read(1 << 16)
+        check(report["matrices_weighted"] == 1 and report["entries_unused"] == 1 and
+              report["matrices_without_entry"] >= 30 and "1 entries name no tensor" in p.stderr
+              and b"lowbit.quantize.imatrix.matrices_weighted" in meta,
+              f"a partly matching imatrix is reported: {report}, {p.stderr.strip()}")
         p = run([lowbit, "quantize", os.path.join(tmp, "imatrix.gguf"), out, "--type", "Q4_0"],
                 expect=3)
         check("general.architecture" in p.stderr, "a GGUF that is not a model exits 3")
