@@ -16,19 +16,12 @@ import subprocess
 import sys
 import tempfile
 
-oracle = os.environ.get("LB_ORACLE_PYTHON")
-if oracle and os.path.abspath(sys.executable) != os.path.abspath(oracle) and os.path.exists(oracle):
-    os.execv(oracle, [oracle] + sys.argv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_env  # noqa: E402
 
-try:
-    import numpy as np
-except ImportError as e:
-    # The system interpreter has numpy where a pyenv or venv python3 may not.
-    system = "/usr/bin/python3"
-    if os.path.exists(system) and os.path.realpath(sys.executable) != os.path.realpath(system):
-        os.execv(system, [system] + sys.argv)
-    print(f"skipped: {e}")
-    sys.exit(1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77)
+oracle_env.use_oracle_python()
+
+np, = oracle_env.require("numpy")
 
 LOSS_RTOL = 1e-6
 # (tensor, type, act_order): 64-column layers of every shape (ffn_down's 172-wide rows fit no

@@ -15,17 +15,12 @@ import subprocess
 import sys
 import tempfile
 
-oracle = os.environ.get("LB_ORACLE_PYTHON")
-if oracle and os.path.abspath(sys.executable) != os.path.abspath(oracle) and os.path.exists(oracle):
-    os.execv(oracle, [oracle] + sys.argv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_env  # noqa: E402
 
-try:
-    import numpy as np
-    import gguf
-    from gguf import quants
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77)
+oracle_env.use_oracle_python()
+
+np, gguf, quants = oracle_env.require("numpy", "gguf", "gguf.quants")
 
 SEED = 20261123
 TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",

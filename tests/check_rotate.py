@@ -19,16 +19,12 @@ import subprocess
 import sys
 import tempfile
 
-oracle = os.environ.get("LB_ORACLE_PYTHON")
-if oracle and os.path.abspath(sys.executable) != os.path.abspath(oracle) and os.path.exists(oracle):
-    os.execv(oracle, [oracle] + sys.argv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_env  # noqa: E402
 
-try:
-    import numpy as np
-    import gguf
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77)
+oracle_env.use_oracle_python()
+
+np, gguf = oracle_env.require("numpy", "gguf")
 
 VARIANTS = [("r1", "hadamard"), ("r1+r2", "hadamard"), ("r1", "orthogonal"),
             ("r1+r2", "orthogonal"), ("r2", "hadamard")]

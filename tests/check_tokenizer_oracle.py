@@ -13,17 +13,12 @@ import subprocess
 import sys
 import tempfile
 
-oracle = os.environ.get("LB_ORACLE_PYTHON")
-if oracle and os.path.abspath(sys.executable) != os.path.abspath(oracle) and os.path.exists(oracle):
-    os.execv(oracle, [oracle] + sys.argv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_env  # noqa: E402
 
-SKIP = 1 if os.environ.get("LB_REQUIRE_ORACLE") == "1" else 77
+oracle_env.use_oracle_python()
 
-try:
-    import sentencepiece as spm
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(SKIP)
+spm, = oracle_env.require("sentencepiece")
 
 
 def lowbit_ids(exe, model, path, lines):
