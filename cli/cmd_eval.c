@@ -32,7 +32,7 @@ static void print_usage(FILE *out)
             "                      agreement, PPL of both and ln(PPL ratio)\n"
             "  --max-drift PCT     with --kld: exit 4 when PPL/PPL(base) - 1 exceeds PCT %%\n"
             "  --json              machine-readable result on stdout\n"
-            "  --threads N         OpenMP threads (default: all cores)\n"
+            "  --threads N         OpenMP threads, 1..1024 (default: all cores)\n"
             "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
             "  -h, --help          this text\n");
 }
@@ -117,31 +117,33 @@ int lb_cmd_eval(int argc, char **argv)
     double max_drift = -1.0;
     bool json = false;
     int64_t threads = 0;
+    int rc;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
         switch (c) {
         case 'x': text_path = optarg; break;
         case 'c':
-            if (!lb_cli_parse_int(optarg, 4, INT64_MAX, &settings.ctx) || settings.ctx % 2)
+            if ((rc = lb_cli_int_option("eval", "--ctx", optarg, 4, INT64_MAX, &settings.ctx)))
+                return rc;
+            if (settings.ctx % 2)
                 return lb_cli_usage_error("eval", "--ctx must be an even number >= 4");
             break;
         case 'n':
-            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &settings.max_windows))
-                return lb_cli_usage_error("eval", "--chunks must be a positive number");
+            if ((rc = lb_cli_int_option("eval", "--chunks", optarg, 1, INT64_MAX,
+                                        &settings.max_windows)))
+                return rc;
             break;
         case 's': settings.save_logprobs_path = optarg; break;
         case 'k': settings.kld_path = optarg; break;
-        case 'd': {
-            char *end;
-            max_drift = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(max_drift >= 0))
-                return lb_cli_usage_error("eval", "--max-drift takes a percentage >= 0");
+        case 'd':
+            if ((rc = lb_cli_double_option("eval", "--max-drift", optarg, 0.0, 1e6, &max_drift)))
+                return rc;
             break;
-        }
         case 'j': json = true; break;
         case 't':
-            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &threads))
-                return lb_cli_usage_error("eval", "--threads must be a positive number");
+            if ((rc = lb_cli_int_option("eval", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                        &threads)))
+                return rc;
             break;
         case 'z': ckpt_settings.tokenizer_path = optarg; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;

@@ -1,5 +1,7 @@
 /* The lowbit command: dispatches to subcommands, maps errors to exit codes. */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -65,13 +67,69 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...)
 
 bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
 {
+    /* strtoll alone would also take leading blanks and a '+'. */
+    if (!(isdigit((unsigned char)text[0]) || (text[0] == '-' && isdigit((unsigned char)text[1]))))
+        return false;
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+    if (*end != '\0' || errno == ERANGE || v < min || v > max)
         return false;
     *out = v;
     return true;
+}
+
+/* An option's value as it may be printed: at most 40 bytes, non-printable bytes as \xNN, so a
+ * hostile argument cannot put terminal escapes on stderr. */
+static const char *printable_value(const char *text, char *buffer, size_t size)
+{
+    size_t used = 0, i = 0;
+    for (; text[i] != '\0' && i < 40 && used + 5 < size; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            buffer[used++] = (char)c;
+        else
+            used += (size_t)snprintf(buffer + used, size - used, "\\x%02x", c);
+    }
+    buffer[used] = '\0';
+    if (text[i] != '\0' && used + 4 < size)
+        memcpy(buffer + used, "...", 4);
+    return buffer;
+}
+
+int lb_cli_int_option(const char *command, const char *option, const char *text, int64_t min,
+                      int64_t max, int64_t *out)
+{
+    if (lb_cli_parse_int(text, min, max, out))
+        return LB_EXIT_OK;
+    char shown[208];
+    printable_value(text, shown, sizeof shown);
+    if (max == INT64_MAX)
+        return lb_cli_usage_error(command, "%s '%s' is not an integer >= %lld", option, shown,
+                                  (long long)min);
+    return lb_cli_usage_error(command, "%s '%s' is not an integer in %lld..%lld", option, shown,
+                              (long long)min, (long long)max);
+}
+
+int lb_cli_double_option(const char *command, const char *option, const char *text, double min,
+                         double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    /* Digits first: strtod would also take blanks, "nan", "inf" and hex floats. */
+    bool digits = isdigit((unsigned char)text[0]) ||
+                  (text[0] == '.' && isdigit((unsigned char)text[1])) ||
+                  (text[0] == '-' && (isdigit((unsigned char)text[1]) || text[1] == '.'));
+    if (digits && *end == '\0' && errno != ERANGE && isfinite(v) && v >= min && v <= max &&
+        !(text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))) {
+        *out = v;
+        return LB_EXIT_OK;
+    }
+    char shown[208];
+    printable_value(text, shown, sizeof shown);
+    return lb_cli_usage_error(command, "%s '%s' is not a number in [%g, %g]", option, shown, min,
+                              max);
 }
 
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
