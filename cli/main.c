@@ -1,6 +1,7 @@
 /* The lowbit command: dispatches to subcommands, maps errors to exit codes. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -132,34 +133,48 @@ int lb_cli_double_option(const char *command, const char *option, const char *te
                               max);
 }
 
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ?
+           "a character device" : S_ISBLK(mode) ? "a block device" : S_ISSOCK(mode) ?
+           "a socket" : "not a file";
+}
+
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
-    FILE *file = fopen(path, "rb");
-    if (!file)
+    /* Non-blocking: a FIFO without a writer is refused below instead of blocking the open. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return lb_error(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     lb_status status = LB_OK;
-    if (fstat(fileno(file), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         status = lb_error(LB_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        status = lb_error(LB_ERR_INVALID_ARG, "%s: is a directory", path);
     } else if (!S_ISREG(st.st_mode)) {
-        status = lb_error(LB_ERR_IO, "%s: not a regular file", path);
+        status = lb_error(LB_ERR_BAD_INPUT, "%s: not a regular file (%s)", path,
+                          file_kind(st.st_mode));
     } else if (!(*text = lb_malloc((size_t)st.st_size + 1))) {
         status = lb_error(LB_ERR_NOMEM, "%s: out of memory for the text (%llu bytes)", path,
                           (unsigned long long)st.st_size + 1);
     } else {
-        *len = fread(*text, 1, (size_t)st.st_size, file);
-        if (ferror(file) || *len != (size_t)st.st_size)
-            status = lb_error(LB_ERR_IO, "%s: read %zu of %llu bytes: %s", path, *len,
-                              (unsigned long long)st.st_size,
-                              ferror(file) ? strerror(errno) : "the file shrank");
-        else
+        while (*len < (size_t)st.st_size) {
+            ssize_t n = read(fd, *text + *len, (size_t)st.st_size - *len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                status = lb_error(LB_ERR_IO, "%s: read %zu of %llu bytes: %s", path, *len,
+                                  (unsigned long long)st.st_size,
+                                  n < 0 ? strerror(errno) : "the file shrank");
+                break;
+            }
+            *len += (size_t)n;
+        }
+        if (status == LB_OK)
             (*text)[*len] = '\0';
     }
-    fclose(file);
+    close(fd);
     if (status != LB_OK) {
         lb_free(*text);
         *text = NULL;

@@ -117,6 +117,60 @@ def number_cases(lowbit, model, tok, text):
     check(rc == 0 and out.startswith("Once"), "valid numbers are still accepted")
 
 
+def nonregular_cases(lowbit, model, tok, text, tmp):
+    """FIFOs, directories and devices wherever a file is read: exit 3, never a hang (a FIFO
+    with no writer blocks a plain open forever)."""
+    work = os.path.join(tmp, "nonregular")
+    os.mkdir(work)
+    fifo = os.path.join(work, "fifo")
+    os.mkfifo(fifo)
+    folder = os.path.join(work, "folder")
+    os.mkdir(folder)
+    # A sharded checkpoint whose index names a FIFO as its shard, and a directory whose
+    # model.safetensors is a FIFO.
+    sharded = os.path.join(work, "sharded")
+    os.mkdir(sharded)
+    os.mkfifo(os.path.join(sharded, "model-00001-of-00001.safetensors"))
+    with open(os.path.join(sharded, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": {"model.norm.weight": "model-00001-of-00001.safetensors"}}, f)
+    single = os.path.join(work, "single")
+    os.mkdir(single)
+    os.mkfifo(os.path.join(single, "model.safetensors"))
+    keep = sorted(os.listdir(work))
+    ev = [lowbit, "eval", model, "--tokenizer", tok, "--ctx", "64", "--chunks", "1"]
+    q = [lowbit, "quantize", model, os.path.join(work, "out.gguf"), "--tokenizer", tok]
+    im = [lowbit, "imatrix", model, "-o", os.path.join(work, "out.dat"), "--tokenizer", tok]
+    cases = [
+        ("eval --text FIFO", ev + ["--text", fifo], fifo, "a FIFO"),
+        ("eval --text directory", ev + ["--text", folder], folder, "a directory"),
+        ("eval --text /dev/null", ev + ["--text", "/dev/null"], "/dev/null",
+         "a character device"),
+        ("eval --kld FIFO", ev + ["--text", text, "--kld", fifo], fifo, "a FIFO"),
+        ("eval --kld directory", ev + ["--text", text, "--kld", folder], folder, "a directory"),
+        ("eval --tokenizer FIFO", [lowbit, "eval", model, "--tokenizer", fifo, "--text", text],
+         fifo, "a FIFO"),
+        ("eval MODEL=FIFO", [lowbit, "eval", fifo, "--text", text], fifo, "a FIFO"),
+        ("inspect MODEL=/dev/zero", [lowbit, "inspect", "/dev/zero"], "/dev/zero",
+         "a character device"),
+        ("convert MODEL=FIFO", [lowbit, "convert", fifo, os.path.join(work, "out.gguf")], fifo,
+         "a FIFO"),
+        ("inspect shard FIFO (index)", [lowbit, "inspect", sharded],
+         "model-00001-of-00001.safetensors", "a FIFO"),
+        ("inspect model.safetensors FIFO", [lowbit, "inspect", single], "model.safetensors",
+         "a FIFO"),
+        ("quantize --calib FIFO", q + ["--type", "q4_0", "--method", "gptq", "--calib", fifo],
+         fifo, "a FIFO"),
+        ("quantize --imatrix FIFO", q + ["--type", "q4_0", "--imatrix", fifo], fifo, "a FIFO"),
+        ("quantize --imatrix directory", q + ["--type", "q4_0", "--imatrix", folder], folder,
+         "a directory"),
+        ("imatrix --calib FIFO", im + ["--calib", fifo], fifo, "a FIFO"),
+        ("imatrix --calib directory", im + ["--calib", folder], folder, "a directory"),
+    ]
+    for what, cmd, name, kind in cases:
+        expect(what, cmd, 3, name, "not a regular file (%s)" % kind, workdir=work, keep=keep,
+               timeout=10)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -132,6 +186,7 @@ def main():
         with open(text, "w") as f:
             f.write(TEXT)
         number_cases(lowbit, model, tok, text)
+        nonregular_cases(lowbit, model, tok, text, tmp)
     print("%d failures" % len(failures) if failures else "all passed")
     return 1 if failures else 0
 
