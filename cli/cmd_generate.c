@@ -106,6 +106,9 @@ int lb_cmd_generate(int argc, char **argv)
     int64_t n_prompt = 0;
     lb_status status =
         lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
+    /* NaN/Inf weights would continue any prompt with token 0: name them instead. */
+    if (status == LB_OK && (status = lb_model_check_finite(model)) == LB_ERR_NUMERIC)
+        status = LB_ERR_CORRUPT_FILE;
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("generate", status);
         goto done;

@@ -171,10 +171,107 @@ def nonregular_cases(lowbit, model, tok, text, tmp):
                timeout=10)
 
 
+def patched_model(model, path, element, value):
+    """A copy of the llama2.c checkpoint with token_embd.weight[element] (the first tensor,
+    after the 7-int header) set to `value`."""
+    shutil.copyfile(model, path)
+    with open(path, "r+b") as f:
+        f.seek(28 + 4 * element)
+        f.write(struct.pack("<f", value))
+    return path
+
+
+def patched_logits(base, path, record, offset, fmt, value):
+    """A copy of a saved log-prob file with one field of one record replaced; returns the
+    field's byte offset in the file."""
+    with open(base, "rb") as f:
+        data = bytearray(f.read())
+    n_vocab = struct.unpack_from("<I", data, 8)[0]
+    at = LOGP_HEADER + record * (LOGP_FIXED + 2 * n_vocab) + offset
+    struct.pack_into(fmt, data, at, value)
+    with open(path, "wb") as f:
+        f.write(data)
+    return at
+
+
+def nonfinite_cases(lowbit, model, tok, text, tmp):
+    """NaN/Inf weights named before any work; log-prob files with impossible values refused;
+    a non-finite result fails the drift gate and is null in --json."""
+    work = os.path.join(tmp, "nonfinite")
+    os.mkdir(work)
+    base = os.path.join(work, "base.logits")
+    ev = [lowbit, "eval", "--tokenizer", tok, "--text", text, "--ctx", "64", "--chunks", "1"]
+    rc, out, err = run(ev[:2] + [model] + ev[2:] + ["--save-logits", base])
+    check(rc == 0 and os.path.exists(base), "eval --save-logits (the base file): exit %s" % rc)
+    if rc != 0:
+        print(err)
+        return
+    # stories260K: dim 64, so element 64 * 5 + 3 is row 5, column 3 of token_embd.
+    for value, shown in ((float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")):
+        bad = patched_model(model, os.path.join(work, "bad.bin"), 64 * 5 + 3, value)
+        keep = sorted(os.listdir(work))
+        for cmd in (["eval", bad] + ev[2:], ["eval", bad] + ev[2:] + ["--kld", base,
+                    "--max-drift", "1", "--json"],
+                    ["generate", bad, "--tokenizer", tok, "--prompt", "Once", "-n", "4"]):
+            expect("%s with a %s weight" % (" ".join(cmd[:1] + cmd[-2:]), shown),
+                   [lowbit] + cmd, 3, bad, "tensor 'token_embd.weight' element 323 "
+                   "(row 5, column 3) is %s" % shown, workdir=work, keep=keep)
+    os.remove(bad)
+    keep = sorted(os.listdir(work))
+    # Log-prob files: each field of a record that cannot hold what it does.
+    for field, record, offset, fmt, value, shown in (
+            ("log p(target)", 3, 8, "<d", float("nan"), "nan"),
+            ("log p(target)", 0, 8, "<d", float("-inf"), "-inf"),
+            ("log p(target)", 7, 8, "<d", 2.5, "2.5"),
+            ("min log p", 1, 16, "<f", float("nan"), "nan"),
+            ("max log p", 2, 20, "<f", float("inf"), "inf"),
+            ("max log p", 4, 20, "<f", -1e30, "-1e+30")):  # below the record's min
+        bad = os.path.join(work, "bad.logits")
+        at = patched_logits(base, bad, record, offset, fmt, value)
+        expect("eval --kld with %s %s" % (field, shown), [lowbit, "eval", model] + ev[2:] +
+               ["--kld", bad, "--max-drift", "1"], 3, bad, "offset %d" % at,
+               "record %d %s" % (record, field), "%s is not a log-probability" % shown,
+               workdir=work, keep=keep + ["bad.logits"])
+        os.remove(bad)
+    # Finite inputs, non-finite results: a weight of 3e38 overflows the RMS norm (PPL NaN);
+    # a base file whose log p(target) is -1e300 (finite, <= 0: a valid file) gives an
+    # infinite base PPL and a drift of exactly -100%, which "drift > limit" let through.
+    huge = patched_model(model, os.path.join(work, "huge.bin"), 64 * 5 + 3, 3e38)
+    far = os.path.join(work, "far.logits")
+    n_vocab = struct.unpack_from("<I", open(base, "rb").read(), 8)[0]
+    with open(base, "rb") as f:
+        data = bytearray(f.read())
+    n_records = (len(data) - LOGP_HEADER) // (LOGP_FIXED + 2 * n_vocab)
+    for r in range(n_records):
+        struct.pack_into("<d", data, LOGP_HEADER + r * (LOGP_FIXED + 2 * n_vocab) + 8, -1e300)
+    with open(far, "wb") as f:
+        f.write(data)
+    keep = sorted(os.listdir(work))
+    for what, m, kld, needle, key in (
+            ("PPL NaN (weight 3e38)", huge, base, "lowbit eval: PPL is ", "ppl"),
+            ("base PPL inf", model, far, "lowbit eval: base PPL is inf", "base_ppl")):
+        for fmt in ([], ["--json"]):
+            out = expect("eval --max-drift 1 %s %s" % (" ".join(fmt), what),
+                         [lowbit, "eval", m] + ev[2:] + ["--kld", kld, "--max-drift", "1"]
+                         + fmt, 4, needle, "not finite: the --max-drift gate fails", workdir=work,
+                         keep=keep)
+            if fmt:
+                try:
+                    r = json.loads(out)
+                    ok = key in r and r[key] is None and "drift_pct" in r and "kld" in r
+                except ValueError:
+                    ok = False
+                check(ok, "--json %s: key '%s' present and null" % (what, key))
+    # The same file against itself still passes the gate.
+    rc, out, err = run([lowbit, "eval", model] + ev[2:] + ["--kld", base, "--max-drift", "0",
+                       "--json"])
+    check(rc == 0 and json.loads(out)["kld"] == 0.0, "the model against its own logits: exit 0")
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    lowbit, shared = sys.argv[1:3]
+    lowbit, shared = (os.path.abspath(a) for a in sys.argv[1:3])
     model = os.path.join(shared, "models", "stories260K", "stories260K.bin")
     tok = os.path.join(shared, "models", "stories260K", "tok512.bin")
     if not os.path.exists(model) or not os.path.exists(tok):
@@ -187,6 +284,7 @@ def main():
             f.write(TEXT)
         number_cases(lowbit, model, tok, text)
         nonregular_cases(lowbit, model, tok, text, tmp)
+        nonfinite_cases(lowbit, model, tok, text, tmp)
     print("%d failures" % len(failures) if failures else "all passed")
     return 1 if failures else 0
 
