@@ -132,8 +132,8 @@ int lb_cmd_eval(int argc, char **argv)
         case 'c':
             if ((rc = lb_cli_int_option("eval", "--ctx", optarg, 4, INT64_MAX, &settings.ctx)))
                 return rc;
-            if (settings.ctx % 2)
-                return lb_cli_usage_error("eval", "--ctx must be an even number >= 4");
+            if (settings.ctx % 2) /* optarg holds digits only here */
+                return lb_cli_usage_error("eval", "--ctx '%s' is not an even number", optarg);
             break;
         case 'n':
             if ((rc = lb_cli_int_option("eval", "--chunks", optarg, 1, INT64_MAX,

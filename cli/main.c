@@ -123,7 +123,7 @@ int lb_cli_double_option(const char *command, const char *option, const char *te
                   (text[0] == '.' && isdigit((unsigned char)text[1])) ||
                   (text[0] == '-' && (isdigit((unsigned char)text[1]) || text[1] == '.'));
     if (digits && *end == '\0' && errno != ERANGE && isfinite(v) && v >= min && v <= max &&
-        !(text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))) {
+        !strpbrk(text, "xX")) {
         *out = v;
         return LB_EXIT_OK;
     }
