@@ -25,6 +25,19 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...) LB_PRINTF(2, 3
 /* Parses a decimal integer in [min, max]; false for anything else. */
 bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
 
+/* Upper bound of every --threads: OpenMP spawns what it is told, and thousands of threads
+ * cost memory and seconds before any work (documented in README.md). */
+#define LB_CLI_MAX_THREADS 1024
+
+/* Parses an option's value strictly (decimal digits, an optional '-', nothing after; no
+ * overflow; in [min, max]) into *out and returns LB_EXIT_OK; otherwise prints a usage error
+ * naming the option and the value and returns LB_EXIT_USAGE. */
+int lb_cli_int_option(const char *command, const char *option, const char *text, int64_t min,
+                      int64_t max, int64_t *out);
+/* The same for a finite decimal number in [min, max] (no nan, inf or hex). */
+int lb_cli_double_option(const char *command, const char *option, const char *text, double min,
+                         double max, double *out);
+
 /* Reads a whole file into memory (NUL-terminated, bytes as they are). */
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len);
 

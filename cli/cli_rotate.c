@@ -21,6 +21,7 @@ int lb_cli_rotate_parse(const char *command, int code, const char *arg, lb_cli_r
 {
     lb_rotate_options *o = &r->options;
     int64_t seed;
+    int rc;
     switch (code) {
     case LB_CLI_OPT_ROTATE:
         if (strcmp(arg, "off") == 0) {
@@ -45,8 +46,8 @@ int lb_cli_rotate_parse(const char *command, int code, const char *arg, lb_cli_r
                                       "--rotate-kind is hadamard or orthogonal, not '%s'", arg);
         return LB_EXIT_OK;
     case LB_CLI_OPT_ROTATE_SEED:
-        if (!lb_cli_parse_int(arg, 0, INT64_MAX, &seed))
-            return lb_cli_usage_error(command, "--rotate-seed must be a number >= 0");
+        if ((rc = lb_cli_int_option(command, "--rotate-seed", arg, 0, INT64_MAX, &seed)))
+            return rc;
         o->seed = (uint64_t)seed;
         return LB_EXIT_OK;
     case LB_CLI_OPT_ROTATE_HEAD:

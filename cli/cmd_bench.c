@@ -35,7 +35,7 @@ static void print_usage(FILE *out)
             "  --rows R      output rows (default 4096)\n"
             "  --cols C      row length, a multiple of the block size (default 4096)\n"
             "  --batch B     activation rows (gemv: 1; gemm default 32)\n"
-            "  --threads N   OpenMP threads (default: all cores)\n"
+            "  --threads N   OpenMP threads, 1..1024 (default: all cores)\n"
             "  --isa NAME    kernels for c, avx2 or avx512 (default: the best this CPU has)\n"
             "  --repeat K    gptq: GPTQ runs to take the medians of (default 3)\n"
             "  --json        machine-readable result on stdout\n"
@@ -83,26 +83,22 @@ static bool parse_options(int argc, char **argv, bench_args *a, int *rc)
                 *rc = lb_cli_usage_error("bench", "unknown type '%s'", optarg);
             break;
         case 'r':
-            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &a->rows))
-                *rc = lb_cli_usage_error("bench", "--rows must be in 1..1048576");
+            *rc = lb_cli_int_option("bench", "--rows", optarg, 1, 1 << 20, &a->rows);
             break;
         case 'c':
-            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &a->cols))
-                *rc = lb_cli_usage_error("bench", "--cols must be in 1..1048576");
+            *rc = lb_cli_int_option("bench", "--cols", optarg, 1, 1 << 20, &a->cols);
             break;
         case 'b':
-            if (!lb_cli_parse_int(optarg, 1, 65536, &a->batch))
-                *rc = lb_cli_usage_error("bench", "--batch must be in 1..65536");
+            *rc = lb_cli_int_option("bench", "--batch", optarg, 1, 65536, &a->batch);
             a->batch_set = true;
             break;
         case 't':
-            if (!lb_cli_parse_int(optarg, 1, 1024, &a->threads))
-                *rc = lb_cli_usage_error("bench", "--threads must be in 1..1024");
+            *rc = lb_cli_int_option("bench", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                    &a->threads);
             break;
         case 'i': a->isa = optarg; break;
         case 'k':
-            if (!lb_cli_parse_int(optarg, 1, 1000, &a->repeat))
-                *rc = lb_cli_usage_error("bench", "--repeat must be in 1..1000");
+            *rc = lb_cli_int_option("bench", "--repeat", optarg, 1, 1000, &a->repeat);
             break;
         case 'j': a->json = true; break;
         case 'h': print_usage(stdout); return false;

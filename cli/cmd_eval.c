@@ -32,7 +32,7 @@ static void print_usage(FILE *out)
             "                      agreement, PPL of both and ln(PPL ratio)\n"
             "  --max-drift PCT     with --kld: exit 4 when PPL/PPL(base) - 1 exceeds PCT %%\n"
             "  --json              machine-readable result on stdout\n"
-            "  --threads N         OpenMP threads (default: all cores)\n"
+            "  --threads N         OpenMP threads, 1..1024 (default: all cores)\n"
             "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
             "  -h, --help          this text\n");
 }
@@ -45,32 +45,39 @@ static void show_progress(void *context, int64_t done, int64_t total)
         fprintf(stderr, "\n");
 }
 
+/* jansson has no NaN or Inf: a non-finite figure is written as null (and fails the gate). */
+static json_t *json_figure(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static void print_result(const lb_eval_result *r, int64_t ctx, int32_t bos, bool json,
                          double drift)
 {
     if (json) {
         json_t *root = json_object();
-        json_object_set_new(root, "ppl", json_real(r->ppl));
-        json_object_set_new(root, "ppl_stderr", json_real(r->ppl_stderr));
+        json_object_set_new(root, "ppl", json_figure(r->ppl));
+        json_object_set_new(root, "ppl_stderr", json_figure(r->ppl_stderr));
         json_object_set_new(root, "windows", json_integer(r->windows));
         json_object_set_new(root, "tokens", json_integer(r->tokens));
         json_object_set_new(root, "ctx", json_integer(ctx));
         json_object_set_new(root, "bos", json_boolean(bos >= 0));
         json_object_set_new(root, "threads", json_integer(omp_get_max_threads()));
-        json_object_set_new(root, "forward_seconds", json_real(r->forward_seconds));
+        json_object_set_new(root, "forward_seconds", json_figure(r->forward_seconds));
         json_object_set_new(root, "prefill_tokens_per_second",
-                            json_real(r->prefill_tokens_per_second));
+                            json_figure(r->prefill_tokens_per_second));
         if (r->has_kld) {
-            json_object_set_new(root, "base_ppl", json_real(r->base_ppl));
-            json_object_set_new(root, "base_ppl_stderr", json_real(r->base_ppl_stderr));
-            json_object_set_new(root, "drift_pct", json_real(drift * 100.0));
-            json_object_set_new(root, "ln_ppl_ratio", json_real(r->ln_ppl_ratio));
-            json_object_set_new(root, "ln_ppl_ratio_stderr", json_real(r->ln_ppl_ratio_stderr));
-            json_object_set_new(root, "kld", json_real(r->kld));
-            json_object_set_new(root, "kld_stderr", json_real(r->kld_stderr));
-            json_object_set_new(root, "kld_p99", json_real(r->kld_p99));
-            json_object_set_new(root, "kld_max", json_real(r->kld_max));
-            json_object_set_new(root, "top1", json_real(r->top1));
+            json_object_set_new(root, "base_ppl", json_figure(r->base_ppl));
+            json_object_set_new(root, "base_ppl_stderr", json_figure(r->base_ppl_stderr));
+            json_object_set_new(root, "drift_pct", json_figure(drift * 100.0));
+            json_object_set_new(root, "ln_ppl_ratio", json_figure(r->ln_ppl_ratio));
+            json_object_set_new(root, "ln_ppl_ratio_stderr",
+                                json_figure(r->ln_ppl_ratio_stderr));
+            json_object_set_new(root, "kld", json_figure(r->kld));
+            json_object_set_new(root, "kld_stderr", json_figure(r->kld_stderr));
+            json_object_set_new(root, "kld_p99", json_figure(r->kld_p99));
+            json_object_set_new(root, "kld_max", json_figure(r->kld_max));
+            json_object_set_new(root, "top1", json_figure(r->top1));
         }
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         printf("\n");
@@ -117,31 +124,33 @@ int lb_cmd_eval(int argc, char **argv)
     double max_drift = -1.0;
     bool json = false;
     int64_t threads = 0;
+    int rc;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
         switch (c) {
         case 'x': text_path = optarg; break;
         case 'c':
-            if (!lb_cli_parse_int(optarg, 4, INT64_MAX, &settings.ctx) || settings.ctx % 2)
-                return lb_cli_usage_error("eval", "--ctx must be an even number >= 4");
+            if ((rc = lb_cli_int_option("eval", "--ctx", optarg, 4, INT64_MAX, &settings.ctx)))
+                return rc;
+            if (settings.ctx % 2) /* optarg holds digits only here */
+                return lb_cli_usage_error("eval", "--ctx '%s' is not an even number", optarg);
             break;
         case 'n':
-            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &settings.max_windows))
-                return lb_cli_usage_error("eval", "--chunks must be a positive number");
+            if ((rc = lb_cli_int_option("eval", "--chunks", optarg, 1, INT64_MAX,
+                                        &settings.max_windows)))
+                return rc;
             break;
         case 's': settings.save_logprobs_path = optarg; break;
         case 'k': settings.kld_path = optarg; break;
-        case 'd': {
-            char *end;
-            max_drift = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(max_drift >= 0))
-                return lb_cli_usage_error("eval", "--max-drift takes a percentage >= 0");
+        case 'd':
+            if ((rc = lb_cli_double_option("eval", "--max-drift", optarg, 0.0, 1e6, &max_drift)))
+                return rc;
             break;
-        }
         case 'j': json = true; break;
         case 't':
-            if (!lb_cli_parse_int(optarg, 1, INT64_MAX, &threads))
-                return lb_cli_usage_error("eval", "--threads must be a positive number");
+            if ((rc = lb_cli_int_option("eval", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                        &threads)))
+                return rc;
             break;
         case 'z': ckpt_settings.tokenizer_path = optarg; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;
@@ -187,16 +196,36 @@ int lb_cmd_eval(int argc, char **argv)
     status = lb_eval_perplexity(model, tokens, n_tokens, &settings, &result);
     if (status != LB_OK) {
         /* Too short a text or a --kld file from another run is a problem of the inputs. */
-        exit_code = lb_cli_fail_input("eval", status == LB_ERR_INVALID_ARG ? LB_ERR_CORRUPT_FILE
-                                                                           : status);
+        exit_code = lb_cli_fail_input("eval", status == LB_ERR_INVALID_ARG ||
+                                                      status == LB_ERR_NUMERIC
+                                                  ? LB_ERR_CORRUPT_FILE
+                                                  : status);
         goto done;
     }
     double drift = result.has_kld ? result.ppl / result.base_ppl - 1.0 : 0.0;
     print_result(&result, settings.ctx, bos, json, drift);
-    if (max_drift >= 0 && drift * 100.0 > max_drift) {
-        fprintf(stderr, "lowbit eval: PPL drift %+.3f%% exceeds --max-drift %.3f%%\n",
-                drift * 100.0, max_drift);
-        exit_code = LB_EXIT_DRIFT;
+    if (max_drift >= 0) {
+        /* Every figure the gate rests on must be finite: NaN compares false with any limit,
+         * and an infinite base PPL would make the drift a harmless-looking -100%. */
+        const struct {
+            const char *name;
+            double value;
+        } figures[] = {{"PPL", result.ppl},          {"base PPL", result.base_ppl},
+                       {"KLD", result.kld},          {"ln(PPL/PPL(base))", result.ln_ppl_ratio},
+                       {"PPL drift", drift * 100.0}};
+        for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++) {
+            if (!isfinite(figures[i].value)) {
+                fprintf(stderr, "lowbit eval: %s is %g, not finite: the --max-drift gate "
+                        "fails\n", figures[i].name, figures[i].value);
+                exit_code = LB_EXIT_DRIFT;
+                break;
+            }
+        }
+        if (exit_code == LB_EXIT_OK && drift * 100.0 > max_drift) {
+            fprintf(stderr, "lowbit eval: PPL drift %+.3f%% exceeds --max-drift %.3f%%\n",
+                    drift * 100.0, max_drift);
+            exit_code = LB_EXIT_DRIFT;
+        }
     }
 done:
     lb_free(tokens);

@@ -17,10 +17,10 @@ static void print_usage(FILE *out)
             "as llama.cpp's llama-simple does: BOS in front when the vocabulary adds one\n"
             "(see 'lowbit eval --help'), no chat template.\n\n"
             "  --prompt TEXT     the prompt (required)\n"
-            "  -n N              tokens to generate (default 64)\n"
+            "  -n N              tokens to generate (default 64; prompt + N within the context)\n"
             "  --temp T          0 (default) is greedy; otherwise sample softmax(logits/T)\n"
-            "  --seed S          sampling seed (default 1)\n"
-            "  --threads N       OpenMP threads\n"
+            "  --seed S          sampling seed, 0..2^63-1 (default 1)\n"
+            "  --threads N       OpenMP threads, 1..1024\n"
             "  --tokenizer FILE  tokenizer when the checkpoint has none (llama2.c)\n");
 }
 
@@ -59,29 +59,32 @@ int lb_cmd_generate(int argc, char **argv)
     };
     lb_checkpoint_settings ckpt_settings = lb_checkpoint_default_settings();
     const char *prompt = NULL;
-    long long n_generate = 64, threads = 0;
+    int64_t n_generate = 64, threads = 0, seed = 1;
     double temperature = 0.0;
-    uint64_t seed = 1;
-    char *end;
+    int rc;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "hn:", options, NULL)) != -1;) {
         switch (c) {
         case 'p': prompt = optarg; break;
+        /* -n is bounded here so that n_prompt + n_generate cannot overflow; the model's
+         * context bounds it further once it is loaded. */
         case 'n':
-            n_generate = strtoll(optarg, &end, 10);
-            if (*end || n_generate < 1)
-                return lb_cli_usage_error("generate", "-n must be a positive number");
+            if ((rc = lb_cli_int_option("generate", "-n", optarg, 1, INT32_MAX, &n_generate)))
+                return rc;
             break;
         case 'T':
-            temperature = strtod(optarg, &end);
-            if (*end || !(temperature >= 0))
-                return lb_cli_usage_error("generate", "--temp must be >= 0");
+            if ((rc = lb_cli_double_option("generate", "--temp", optarg, 0.0, 1e6,
+                                           &temperature)))
+                return rc;
             break;
-        case 's': seed = strtoull(optarg, &end, 10); break;
+        case 's':
+            if ((rc = lb_cli_int_option("generate", "--seed", optarg, 0, INT64_MAX, &seed)))
+                return rc;
+            break;
         case 't':
-            threads = strtoll(optarg, &end, 10);
-            if (*end || threads < 1)
-                return lb_cli_usage_error("generate", "--threads must be a positive number");
+            if ((rc = lb_cli_int_option("generate", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                        &threads)))
+                return rc;
             break;
         case 'z': ckpt_settings.tokenizer_path = optarg; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;
@@ -103,6 +106,9 @@ int lb_cmd_generate(int argc, char **argv)
     int64_t n_prompt = 0;
     lb_status status =
         lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
+    /* NaN/Inf weights would continue any prompt with token 0: name them instead. */
+    if (status == LB_OK && (status = lb_model_check_finite(model)) == LB_ERR_NUMERIC)
+        status = LB_ERR_CORRUPT_FILE;
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("generate", status);
         goto done;
@@ -114,10 +120,13 @@ int lb_cmd_generate(int argc, char **argv)
     if (status == LB_OK && n_prompt == 0)
         status = lb_error(LB_ERR_INVALID_ARG, "the prompt is empty and the vocabulary adds no "
                           "BOS: nothing to continue");
-    if (status == LB_OK && max_tokens > hp->context_length)
-        status = lb_error(LB_ERR_INVALID_ARG, "prompt (%lld tokens) + -n %lld exceeds the "
-                          "model's context of %lld", (long long)n_prompt, n_generate,
-                          (long long)hp->context_length);
+    if (status == LB_OK && max_tokens > hp->context_length) {
+        /* -n past what the model can hold is a bad command line, not a failure. */
+        exit_code = lb_cli_usage_error("generate", "prompt (%lld tokens) + -n %lld exceeds the "
+                                       "model's context of %lld", (long long)n_prompt,
+                                       (long long)n_generate, (long long)hp->context_length);
+        goto done;
+    }
     if (status == LB_OK)
         status = lb_model_state_create(&state, model, max_tokens, n_prompt);
     if (status == LB_OK && !(logits = lb_malloc((size_t)hp->vocab_size * sizeof *logits)))
@@ -131,7 +140,7 @@ int lb_cmd_generate(int argc, char **argv)
     }
     printf("%s", prompt);
     lb_rng rng;
-    lb_rng_seed(&rng, seed); /* any seed, 0 included, gives a full-period sequence */
+    lb_rng_seed(&rng, (uint64_t)seed); /* any seed, 0 included, gives a full-period sequence */
     int32_t previous = tokens[n_prompt - 1];
     for (int64_t i = 0; i < n_generate; i++) {
         int32_t next = pick_token(logits, hp->vocab_size, temperature, &rng);

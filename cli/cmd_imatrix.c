@@ -25,7 +25,7 @@ static void print_usage(FILE *out)
             "  --seed S            seed of the random window offsets (default 1234)\n"
             "  --consecutive       windows back to back from the start of the text instead\n"
             "  --process-output    include output.weight (llama-imatrix --process-output)\n"
-            "  --threads N         OpenMP threads\n"
+            "  --threads N         OpenMP threads, 1..1024\n"
             "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
             "  -h, --help          this text\n");
 }
@@ -51,28 +51,30 @@ int lb_cmd_imatrix(int argc, char **argv)
     const char *calib_path = NULL, *out_path = NULL;
     int64_t nsamples = 128, seqlen = 512, seed = 1234, threads = 0;
     bool consecutive = false, include_output = false;
+    int rc;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "ho:", options, NULL)) != -1;) {
         switch (c) {
         case OPT_CALIB: calib_path = optarg; break;
         case 'o': out_path = optarg; break;
         case OPT_NSAMPLES:
-            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &nsamples))
-                return lb_cli_usage_error("imatrix", "--nsamples must be a positive number");
+            if ((rc = lb_cli_int_option("imatrix", "--nsamples", optarg, 1, 1 << 20, &nsamples)))
+                return rc;
             break;
         case OPT_SEQLEN:
-            if (!lb_cli_parse_int(optarg, 2, 1 << 20, &seqlen))
-                return lb_cli_usage_error("imatrix", "--seqlen must be a number >= 2");
+            if ((rc = lb_cli_int_option("imatrix", "--seqlen", optarg, 2, 1 << 20, &seqlen)))
+                return rc;
             break;
         case OPT_SEED:
-            if (!lb_cli_parse_int(optarg, 0, INT64_MAX, &seed))
-                return lb_cli_usage_error("imatrix", "--seed must be a number >= 0");
+            if ((rc = lb_cli_int_option("imatrix", "--seed", optarg, 0, INT64_MAX, &seed)))
+                return rc;
             break;
         case OPT_CONSECUTIVE: consecutive = true; break;
         case OPT_OUTPUT_LAYER: include_output = true; break;
         case OPT_THREADS:
-            if (!lb_cli_parse_int(optarg, 1, 1024, &threads))
-                return lb_cli_usage_error("imatrix", "--threads must be a positive number");
+            if ((rc = lb_cli_int_option("imatrix", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                        &threads)))
+                return rc;
             break;
         case OPT_TOKENIZER: ckpt_settings.tokenizer_path = optarg; break;
         case 'h': print_usage(stdout); return LB_EXIT_OK;

@@ -40,7 +40,7 @@ static void print_usage(FILE *out)
             "  --no-rtn-loss       skip measuring RTN's proxy loss for the report (it costs two\n"
             "                      GEMMs against H per matrix, about twice GPTQ's own work)\n"
             "  --imatrix FILE      importance matrix for RTN (llama.cpp's .gguf or .dat)\n"
-            "  --threads N         OpenMP threads (the output does not depend on it)\n"
+            "  --threads N         OpenMP threads, 1..1024 (the output does not depend on it)\n"
             "  --json              the per-layer report and summary as JSON on stdout\n"
             "  --tokenizer FILE    tokenizer when the checkpoint has none (llama2.c)\n"
             "  --allow-nonfinite   replace NaN/Inf weights by 0 (counted) instead of stopping\n"
@@ -195,6 +195,7 @@ static int parse_options(int argc, char **argv, quantize_args *a)
 {
     lb_quantize_params *params = &a->params;
     int64_t seed;
+    int rc;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", quantize_options, NULL)) != -1;) {
         if (lb_cli_rotate_is_option(c)) {
@@ -212,32 +213,32 @@ static int parse_options(int argc, char **argv, quantize_args *a)
         case OPT_METHOD: a->method = optarg; break;
         case OPT_CALIB: a->calib_path = optarg; break;
         case OPT_NSAMPLES:
-            if (!lb_cli_parse_int(optarg, 1, 1 << 20, &params->nsamples))
-                return lb_cli_usage_error("quantize", "--nsamples must be a positive number");
+            if ((rc = lb_cli_int_option("quantize", "--nsamples", optarg, 1, 1 << 20,
+                                        &params->nsamples)))
+                return rc;
             break;
         case OPT_SEQLEN:
-            if (!lb_cli_parse_int(optarg, 2, 1 << 20, &params->seqlen))
-                return lb_cli_usage_error("quantize", "--seqlen must be a number >= 2");
+            if ((rc = lb_cli_int_option("quantize", "--seqlen", optarg, 2, 1 << 20,
+                                        &params->seqlen)))
+                return rc;
             break;
         case OPT_SEED:
-            if (!lb_cli_parse_int(optarg, 0, INT64_MAX, &seed))
-                return lb_cli_usage_error("quantize", "--seed must be a number >= 0");
+            if ((rc = lb_cli_int_option("quantize", "--seed", optarg, 0, INT64_MAX, &seed)))
+                return rc;
             params->seed = (uint64_t)seed;
             break;
         case OPT_CONSECUTIVE: params->consecutive = true; break;
-        case OPT_DAMP: {
-            char *end;
-            params->gptq.damp = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(params->gptq.damp >= 0.0) ||
-                params->gptq.damp > 1.0)
-                return lb_cli_usage_error("quantize", "--damp takes a fraction in [0, 1]");
+        case OPT_DAMP:
+            if ((rc = lb_cli_double_option("quantize", "--damp", optarg, 0.0, 1.0,
+                                           &params->gptq.damp)))
+                return rc;
             break;
-        }
         case OPT_ACT_ORDER: params->gptq.act_order = true; break;
         case OPT_IMATRIX: a->imatrix_path = optarg; break;
         case OPT_THREADS:
-            if (!lb_cli_parse_int(optarg, 1, 1024, &a->threads))
-                return lb_cli_usage_error("quantize", "--threads must be a positive number");
+            if ((rc = lb_cli_int_option("quantize", "--threads", optarg, 1, LB_CLI_MAX_THREADS,
+                                        &a->threads)))
+                return rc;
             break;
         case OPT_JSON: a->json = true; break;
         case OPT_TOKENIZER: a->ckpt_settings.tokenizer_path = optarg; break;

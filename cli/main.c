@@ -1,5 +1,8 @@
 /* The lowbit command: dispatches to subcommands, maps errors to exit codes. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -87,43 +90,113 @@ int lb_cli_usage_error(const char *command, const char *fmt, ...)
 
 bool lb_cli_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
 {
+    /* strtoll alone would also take leading blanks and a '+'. */
+    if (!(isdigit((unsigned char)text[0]) || (text[0] == '-' && isdigit((unsigned char)text[1]))))
+        return false;
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+    if (*end != '\0' || errno == ERANGE || v < min || v > max)
         return false;
     *out = v;
     return true;
+}
+
+/* An option's value as it may be printed: at most 40 bytes, non-printable bytes as \xNN, so a
+ * hostile argument cannot put terminal escapes on stderr. */
+static const char *printable_value(const char *text, char *buffer, size_t size)
+{
+    size_t used = 0, i = 0;
+    for (; text[i] != '\0' && i < 40 && used + 5 < size; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            buffer[used++] = (char)c;
+        else
+            used += (size_t)snprintf(buffer + used, size - used, "\\x%02x", c);
+    }
+    buffer[used] = '\0';
+    if (text[i] != '\0' && used + 4 < size)
+        memcpy(buffer + used, "...", 4);
+    return buffer;
+}
+
+int lb_cli_int_option(const char *command, const char *option, const char *text, int64_t min,
+                      int64_t max, int64_t *out)
+{
+    if (lb_cli_parse_int(text, min, max, out))
+        return LB_EXIT_OK;
+    char shown[208];
+    printable_value(text, shown, sizeof shown);
+    if (max == INT64_MAX)
+        return lb_cli_usage_error(command, "%s '%s' is not an integer >= %lld", option, shown,
+                                  (long long)min);
+    return lb_cli_usage_error(command, "%s '%s' is not an integer in %lld..%lld", option, shown,
+                              (long long)min, (long long)max);
+}
+
+int lb_cli_double_option(const char *command, const char *option, const char *text, double min,
+                         double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    /* Digits first: strtod would also take blanks, "nan", "inf" and hex floats. */
+    bool digits = isdigit((unsigned char)text[0]) ||
+                  (text[0] == '.' && isdigit((unsigned char)text[1])) ||
+                  (text[0] == '-' && (isdigit((unsigned char)text[1]) || text[1] == '.'));
+    if (digits && *end == '\0' && errno != ERANGE && isfinite(v) && v >= min && v <= max &&
+        !strpbrk(text, "xX")) {
+        *out = v;
+        return LB_EXIT_OK;
+    }
+    char shown[208];
+    printable_value(text, shown, sizeof shown);
+    return lb_cli_usage_error(command, "%s '%s' is not a number in [%g, %g]", option, shown, min,
+                              max);
+}
+
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ?
+           "a character device" : S_ISBLK(mode) ? "a block device" : S_ISSOCK(mode) ?
+           "a socket" : "not a file";
 }
 
 lb_status lb_cli_read_text(const char *path, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
-    FILE *file = fopen(path, "rb");
-    if (!file)
+    /* Non-blocking: a FIFO without a writer is refused below instead of blocking the open. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return lb_error(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     lb_status status = LB_OK;
-    if (fstat(fileno(file), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         status = lb_error(LB_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        status = lb_error(LB_ERR_INVALID_ARG, "%s: is a directory", path);
     } else if (!S_ISREG(st.st_mode)) {
-        status = lb_error(LB_ERR_IO, "%s: not a regular file", path);
+        status = lb_error(LB_ERR_BAD_INPUT, "%s: not a regular file (%s)", path,
+                          file_kind(st.st_mode));
     } else if (!(*text = lb_malloc((size_t)st.st_size + 1))) {
         status = lb_error(LB_ERR_NOMEM, "%s: out of memory for the text (%llu bytes)", path,
                           (unsigned long long)st.st_size + 1);
     } else {
-        *len = fread(*text, 1, (size_t)st.st_size, file);
-        if (ferror(file) || *len != (size_t)st.st_size)
-            status = lb_error(LB_ERR_IO, "%s: read %zu of %llu bytes: %s", path, *len,
-                              (unsigned long long)st.st_size,
-                              ferror(file) ? strerror(errno) : "the file shrank");
-        else
+        while (*len < (size_t)st.st_size) {
+            ssize_t n = read(fd, *text + *len, (size_t)st.st_size - *len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                status = lb_error(LB_ERR_IO, "%s: read %zu of %llu bytes: %s", path, *len,
+                                  (unsigned long long)st.st_size,
+                                  n < 0 ? strerror(errno) : "the file shrank");
+                break;
+            }
+            *len += (size_t)n;
+        }
+        if (status == LB_OK)
             (*text)[*len] = '\0';
     }
-    fclose(file);
+    close(fd);
     if (status != LB_OK) {
         lb_free(*text);
         *text = NULL;

@@ -14,6 +14,7 @@
 #include "formats/checkpoint_view_internal.h"
 #include "formats/hf_internal.h"
 #include "formats/llama2c_internal.h"
+#include "formats/mapped_file_internal.h"
 #include "formats/safetensors_internal.h"
 #include "formats/spm_model_internal.h"
 
@@ -492,9 +493,15 @@ lb_status lb_checkpoint_open(lb_checkpoint **out, const char *path,
         status = open_safetensors(ckpt, weights, path, settings);
         goto done;
     }
-    if (!is_file(path)) {
-        status = lb_error(LB_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "not a regular file");
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        status = lb_error(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* Refused before sniffing: reading a FIFO would block. */
+        status = lb_error(LB_ERR_BAD_INPUT, "%s: not a regular file (%s)", path,
+                          lb_file_kind((unsigned)st.st_mode));
         goto done;
     }
     sniff_result sniffed = sniff_file(path);

@@ -101,11 +101,31 @@ static lb_status parse(lb_logprob_file *f, const uint8_t *data, uint64_t size,
     f->records = lb_cursor_take(&c, records_size);
     for (uint64_t p = 0; p < raw.n_positions; p++) {
         const uint8_t *r = f->records + record_bytes * p;
+        char field[48];
         if (lb_le_load32(r) >= raw.n_vocab || lb_le_load32(r + 4) >= raw.n_vocab) {
-            char field[40];
             snprintf(field, sizeof field, "record %lld", (long long)p);
             return lb_cursor_fail(&c, LB_ERR_CORRUPT_FILE, (uint64_t)(r - data), field,
                                   "token id out of range");
+        }
+        /* A log-probability is finite and <= 0 (the writer's log-softmax guarantees both), and
+         * the bounds are ordered: anything else would reach the KLD and the base PPL as NaN or
+         * Inf, which no drift limit catches. */
+        const double target = lb_le_load_f64(r + 8);
+        const float lo = lb_le_load_f32(r + 16), hi = lb_le_load_f32(r + 20);
+        uint64_t at = 0;
+        const char *what = NULL;
+        double value = 0.0;
+        if (!isfinite(target) || target > 0.0)
+            at = 8, what = "log p(target)", value = target;
+        else if (!isfinite(lo) || lo > 0.0f)
+            at = 16, what = "min log p", value = lo;
+        else if (!isfinite(hi) || hi > 0.0f || hi < lo)
+            at = 20, what = "max log p", value = hi;
+        if (what) {
+            snprintf(field, sizeof field, "record %lld %s", (long long)p, what);
+            return lb_cursor_fail(&c, LB_ERR_CORRUPT_FILE, (uint64_t)(r + at - data), field,
+                                  "%g is not a log-probability (finite, <= 0, min <= max)",
+                                  value);
         }
     }
     /* n_positions fits int64: its records fit in the buffer. */

@@ -14,8 +14,12 @@ typedef struct lb_mapped_file {
 } lb_mapped_file;
 
 /* Maps `path` read-only. Errors: LB_ERR_IO (cannot open or map, errno text in the message),
- * LB_ERR_INVALID_ARG (a directory), LB_ERR_NOMEM. */
+ * LB_ERR_BAD_INPUT (not a regular file: a directory, FIFO or device, refused without blocking
+ * or reading it), LB_ERR_NOMEM. */
 lb_status lb_mapped_file_open(lb_mapped_file **out, const char *path);
+
+/* "a directory", "a FIFO", ... for a stat st_mode, in messages. */
+const char *lb_file_kind(unsigned mode);
 
 /* Unmaps and frees; takes NULL and clears the pointer. */
 void lb_mapped_file_close(lb_mapped_file **file);

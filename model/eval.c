@@ -286,8 +286,11 @@ lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens, int64
     memset(result, 0, sizeof *result);
     eval_plan plan;
     eval_buffers b;
-    lb_status status = plan_windows(model, n_tokens, settings, &plan);
-    if (status != LB_OK || (status = buffers_alloc(&b, &plan)) != LB_OK)
+    /* NaN/Inf weights would give a NaN PPL that compares false with any limit: name them
+     * before any work instead. */
+    lb_status status = lb_model_check_finite(model);
+    if (status != LB_OK || (status = plan_windows(model, n_tokens, settings, &plan)) != LB_OK ||
+        (status = buffers_alloc(&b, &plan)) != LB_OK)
         return status;
     lb_model_state *state = NULL;
     lb_logprob_file *base = NULL;

@@ -42,8 +42,10 @@ LB_API lb_eval_settings lb_eval_default_settings(void);
  * one) as llama.cpp's perplexity tool does: consecutive non-overlapping windows of ctx tokens (a
  * trailing partial window is dropped), the first token of each replaced by bos_id (unless -1),
  * and the logits at positions ctx/2 .. ctx-2 of each window scored against the next token.
- * LB_ERR_BAD_INPUT when the text holds no full window. With kld_path, the file must come from the same tokens, ctx and vocabulary
- * (LB_ERR_BAD_INPUT otherwise). */
+ * LB_ERR_NUMERIC (before any work) when a weight holds NaN or Inf (lb_model_check_finite).
+ * LB_ERR_BAD_INPUT when the text holds no full window. With kld_path, the file must come
+ * from the same tokens, ctx and vocabulary (LB_ERR_BAD_INPUT otherwise; LB_ERR_CORRUPT_FILE for a record holding a non-finite or
+ * positive log-probability). */
 LB_API lb_status lb_eval_perplexity(const lb_model *model, const int32_t *tokens,
                                     int64_t n_tokens, const lb_eval_settings *settings,
                                     lb_eval_result *result);

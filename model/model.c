@@ -444,6 +444,61 @@ lb_status lb_model_replace_weight(lb_model *model, const char *name, float *data
     return LB_OK;
 }
 
+/* The first non-finite value of one weight, as the forward pass would read it: f32 views
+ * directly, packed rows decoded one at a time with the kernels' reference, a lazy model's
+ * unacquired weights through the checkpoint. `row` holds n_in floats. */
+static lb_status check_weight_finite(const lb_model *model, const weight *w, float *row)
+{
+    if (w->index < 0 && !w->data)
+        return LB_OK; /* an absent optional bias */
+    for (int64_t r = 0; r < w->n_out; r++) {
+        const float *values = row;
+        lb_status status = LB_OK;
+        if (w->data)
+            values = w->data + (size_t)r * (size_t)w->n_in;
+        else if (w->packed)
+            lb_kernels_type(w->type)->dequantize_row(
+                (const uint8_t *)w->packed + (size_t)r * (size_t)w->row_bytes, row, w->n_in);
+        else
+            status = lb_checkpoint_read_rows_f32(model->checkpoint, w->index, r, 1, row);
+        if (status != LB_OK)
+            return status;
+        for (int64_t c = 0; c < w->n_in; c++)
+            if (!isfinite(values[c]))
+                return lb_error(LB_ERR_NUMERIC,
+                                "%s: tensor '%s' element %lld (row %lld, column %lld) is %g",
+                                model->checkpoint->path, w->name,
+                                (long long)(r * w->n_in + c), (long long)r, (long long)c,
+                                (double)values[c]);
+    }
+    return LB_OK;
+}
+
+lb_status lb_model_check_finite(const lb_model *model)
+{
+    if (!model)
+        return lb_error(LB_ERR_INVALID_ARG, "lb_model_check_finite: NULL model");
+    int64_t longest = model->hp.dim > model->hp.hidden_dim ? model->hp.dim : model->hp.hidden_dim;
+    longest = model->q_dim > longest ? model->q_dim : longest;
+    float *row = lb_malloc((size_t)longest * sizeof *row);
+    if (!row)
+        return lb_error(LB_ERR_NOMEM, "out of memory for a row of %lld floats (%zu bytes)",
+                        (long long)longest, (size_t)longest * sizeof *row);
+    lb_status status = check_weight_finite(model, &model->token_embd, row);
+    for (int64_t l = 0; l < model->hp.n_layers && status == LB_OK; l++) {
+        weight *all[BLOCK_WEIGHTS];
+        block_weight_list(&model->layers[l], all);
+        for (int i = 0; i < BLOCK_WEIGHTS && status == LB_OK; i++)
+            status = check_weight_finite(model, all[i], row);
+    }
+    if (status == LB_OK)
+        status = check_weight_finite(model, &model->output_norm, row);
+    if (status == LB_OK && !output_is_tied(model)) /* a tied one reads token_embd */
+        status = check_weight_finite(model, &model->output, row);
+    lb_free(row);
+    return status;
+}
+
 /* Adds one weight's view to the counts of lb_model_weight_bytes. */
 static void count_weight(const weight *w, lb_type type, uint64_t *bytes, uint64_t *allocated)
 {

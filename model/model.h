@@ -57,6 +57,13 @@ LB_API const lb_hparams *lb_model_hparams(const lb_model *model);
 LB_API lb_status lb_model_weight_bytes(const lb_model *model, lb_type type, uint64_t *bytes,
                                        uint64_t *allocated);
 
+/* Scans every weight the forward pass reads (as it reads it: f32, packed rows decoded, a lazy
+ * model's unacquired weights through the checkpoint) for NaN and Inf. LB_ERR_NUMERIC naming
+ * the file, the tensor and the first bad element (index in the tensor's llama.cpp row order,
+ * row and column); LB_ERR_NOMEM; LB_ERR_INVALID_ARG for a NULL model. lb_eval_perplexity
+ * calls it before evaluating. */
+LB_API lb_status lb_model_check_finite(const lb_model *model);
+
 /* Replaces the view of weight `name` by `data` ([n_out][n_in] f32 from lb_malloc; the
  * model takes ownership, also on error); the weight is multiplied as f32 from then on, also
  * where the file's tensor is packed. The layer-sequential quantizer uses it so that the
