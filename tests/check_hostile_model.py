@@ -279,12 +279,29 @@ def case_block_count_huge(tmp):
         needles=[d, "20000000"])
 
 
+def case_zero_dimension(tmp):
+    """A zero dimension beside a huge one: refused at read, no loop over 2^62 empty rows."""
+    for dims in ([0, 1 << 62], [1 << 62, 0], [1 << 40, 0]):
+        zero = dims.index(0)
+        path = gguf_model(tmp, "zero_dim_%d_%d.gguf" % tuple(dims),
+                          tensors=model_tensors() + [mg.tensor(b"empty", dims, b"")])
+        for args in (["convert", path, os.path.join(tmp, "out.gguf")], quantize_args(path, tmp)):
+            run("GGUF dims %s: %s" % (dims, args[0]), args, tmp,
+                needles=[path, "'empty'", "ne[%d]" % zero, "dimension 0"])
+        d = hf_dir(tmp, "st_zero_dim_%d_%d" % tuple(dims))
+        st = os.path.join(d, "model.safetensors")
+        st_file(st, hf_tensors(1) + [("model.layers.0.mlp.up_proj.bias", dims, "F32")])
+        for args in (["convert", d, os.path.join(tmp, "out.gguf")], quantize_args(d, tmp)):
+            run("safetensors shape %s: %s" % (dims, args[0]), args, tmp,
+                needles=[st, "up_proj.bias", "entry %d is 0" % zero])
+
+
 def main():
     if not os.access(LOWBIT, os.X_OK):
         print("lowbit binary not found:", LOWBIT)
         return 1
     cases = [case_controls, case_shards_without_index, case_unused_blocks,
-             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge]
+             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge, case_zero_dimension]
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="hostile_") as tmp:
             case(tmp)
