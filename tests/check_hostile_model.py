@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "malformed"))
 import make_gguf as mg  # noqa: E402
 import make_safetensors as ms  # noqa: E402
+import make_spm  # noqa: E402
 
 LOWBIT = sys.argv[1]
 FAILURES = []
@@ -296,12 +297,47 @@ def case_zero_dimension(tmp):
                 needles=[st, "up_proj.bias", "entry %d is 0" % zero])
 
 
+def case_tokenizers(tmp):
+    """tokenizer.json ids bounded before the vocabulary is built; SentencePiece models that are
+    not BPE, or normalize, refused."""
+    d = hf_dir(tmp, "hf_tok")
+    tok = {"model": {"type": "BPE", "byte_fallback": True,
+                     "vocab": dict([(t.decode(), i) for i, t in enumerate(TOKENS[:-1])] +
+                                   [("d", 9999999)]),
+                     "merges": []},
+           "added_tokens": []}
+    tok_path = write(os.path.join(d, "tokenizer.json"), json.dumps(tok).encode())
+    run("tokenizer.json id 9999999: quantize", quantize_args(d, tmp), tmp,
+        needles=[tok_path, "model.vocab token 'd'", "9999999"])
+    good = hf_dir(tmp, "hf_spm")
+    spm_cases = [
+        ("control: BPE", make_spm.model(make_spm.PIECES[:N_VOCAB]), 0, []),
+        ("UNIGRAM", make_spm.pieces(make_spm.PIECES[:N_VOCAB]) + make_spm.trainer_spec(model_type=1) +
+         make_spm.normalizer_spec(), 3, ["model_type", "UNIGRAM"]),
+        ("WORD", make_spm.pieces(make_spm.PIECES[:N_VOCAB]) + make_spm.trainer_spec(model_type=3) +
+         make_spm.normalizer_spec(), 3, ["model_type", "WORD"]),
+        ("nmt_nfkc normalizer", make_spm.pieces(make_spm.PIECES[:N_VOCAB]) + make_spm.trainer_spec() +
+         make_spm.normalizer_spec(name="nmt_nfkc", charsmap=b"\x01\x02"), 3,
+         ["normalizer_spec.name"]),
+        ("remove_extra_whitespaces", make_spm.pieces(make_spm.PIECES[:N_VOCAB]) + make_spm.trainer_spec() +
+         make_spm.normalizer_spec(remove_extra_whitespaces=True), 3,
+         ["remove_extra_whitespaces"]),
+    ]
+    for label, data, code, needles in spm_cases:
+        path = write(os.path.join(tmp, "tokenizer.model"), data)
+        # A vocabulary of another size than the embedding is refused later, by design: the
+        # control only needs the tokenizer itself to be accepted, so it runs inspect.
+        run("SentencePiece %s" % label, ["inspect", good, "--tokenizer", path], tmp, code=code,
+            needles=[path] + needles)
+
+
 def main():
     if not os.access(LOWBIT, os.X_OK):
         print("lowbit binary not found:", LOWBIT)
         return 1
     cases = [case_controls, case_shards_without_index, case_unused_blocks,
-             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge, case_zero_dimension]
+             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge, case_zero_dimension,
+             case_tokenizers]
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="hostile_") as tmp:
             case(tmp)
