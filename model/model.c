@@ -95,12 +95,13 @@ static lb_status materialize(const lb_model *model, weight *w)
     } else {
         /* Packed vectors (and the rare packed matrix that cannot stay packed) are dequantized
          * with the kernels' reference (GGUF files only: no rotary permutation applies). */
-        const lb_kernel_type *kernels = lb_kernels_type(t->type);
         uint64_t row_bytes;
         lb_type_row_bytes(t->type, ne0, &row_bytes);
-        for (int64_t r = 0; r < w->n_out; r++)
-            kernels->dequantize_row((const uint8_t *)t->data + (size_t)r * row_bytes,
-                                    w->owned + (size_t)r * (size_t)ne0, ne0);
+        /* Through lb_kernels_dequantize, which copies a misaligned row (alignment 1) first. */
+        for (int64_t r = 0; r < w->n_out && status == LB_OK; r++)
+            status = lb_kernels_dequantize(t->type,
+                                           (const uint8_t *)t->data + (size_t)r * row_bytes, ne0,
+                                           w->owned + (size_t)r * (size_t)ne0);
     }
     /* The source pages were read once into the copy: let the kernel drop them. */
     lb_checkpoint_release_tensor(ckpt, w->index);

@@ -331,13 +331,40 @@ def case_tokenizers(tmp):
             needles=[path] + needles)
 
 
+def case_misaligned_blocks(tmp):
+    """general.alignment = 1 and odd tensor offsets (llama.cpp accepts them): Q8_0, Q4_0 and Q5_0
+    blocks are decoded without a misaligned struct read (UBSan) and to the same values as from
+    an aligned file."""
+    half_one = struct.pack("<e", 1.0)
+    q8 = half_one + bytes((j - 16) & 0xFF for j in range(32))  # values -16 .. 15
+    q4 = half_one + bytes(range(16))
+    q5 = half_one + struct.pack("<I", 0xA5A5A5A5) + bytes(range(16, 32))
+    blocks = [mg.tensor(b"q8", [32, 2], q8 * 2, ttype=Q8_0), mg.tensor(b"q4", [32, 1], q4, ttype=Q4_0),
+              mg.tensor(b"q5", [32, 3], q5 * 3, ttype=Q5_0)]
+    outs = []
+    for alignment in (32, 1):
+        # "x" makes the header length odd, so with alignment 1 the first tensor starts at an odd
+        # byte and the others at whatever offset the block sizes (34, 18, 22) give.
+        kvs = model_kvs(extra=[mg.kv_string(b"general.pad", b"x"),
+                               u32("general.alignment", alignment)])
+        path = gguf_model(tmp, "align_%d.gguf" % alignment, kvs=kvs, tensors=blocks,
+                          alignment=alignment)
+        out = os.path.join(tmp, "out_%d.gguf" % alignment)
+        run("alignment %d: convert" % alignment,
+            ["convert", path, out, "--type", "f32"], tmp, code=0)
+        outs.append(open(out, "rb").read() if os.path.exists(out) else b"")
+    if struct.pack("<32f", *range(-16, 16)) not in outs[1] or outs[0] != outs[1]:
+        print("FAIL misaligned blocks decode to other values than aligned ones")
+        FAILURES.append("misaligned blocks")
+
+
 def main():
     if not os.access(LOWBIT, os.X_OK):
         print("lowbit binary not found:", LOWBIT)
         return 1
     cases = [case_controls, case_shards_without_index, case_unused_blocks,
              case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge, case_zero_dimension,
-             case_tokenizers]
+             case_tokenizers, case_misaligned_blocks]
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="hostile_") as tmp:
             case(tmp)
