@@ -15,7 +15,7 @@ enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_GROUP_START = 3, WIRE_G
 
 /* Field numbers of sentencepiece_model.proto. */
 enum { MODEL_PIECES = 1, MODEL_TRAINER_SPEC = 2, MODEL_NORMALIZER_SPEC = 3 };
-enum { TRAINER_MODEL_TYPE = 3, MODEL_TYPE_UNIGRAM = 1, MODEL_TYPE_BPE = 2 };
+enum { TRAINER_MODEL_TYPE = 3, MODEL_TYPE_BPE = 2 };
 /* NormalizerSpec fields; the tokenizer implements Llama's settings only: no normalization
  * rules, a dummy prefix, whitespace escaped to U+2581 and kept as it is. */
 enum { NORM_NAME = 1, NORM_CHARSMAP = 2, NORM_DUMMY_PREFIX = 3, NORM_REMOVE_SPACES = 4,
@@ -167,7 +167,7 @@ static const char *const ID_NAMES[N_IDS] = {"unk_id", "bos_id", "eos_id", "pad_i
 typedef struct spm_ids {
     int32_t id[N_IDS];
     uint64_t offset[N_IDS];
-    uint64_t model_type, model_type_offset; /* TrainerSpec.model_type, UNIGRAM by default */
+    uint64_t model_type, model_type_offset; /* TrainerSpec.model_type */
     const char *normalizer_problem;         /* a NormalizerSpec setting not implemented */
     uint64_t normalizer_offset;
 } spm_ids;
@@ -199,11 +199,12 @@ static lb_status parse_trainer_spec(pb_reader *r, spm_ids *ids)
     return LB_OK;
 }
 
-/* NormalizerSpec: notes the first setting the tokenizer does not implement (the defaults of
- * absent fields are protobuf's: dummy prefix, remove and escape whitespace all true). */
+/* NormalizerSpec: notes the first setting the tokenizer does not implement. An absent flag is
+ * taken as Llama's setting: sentencepiece's trainer writes all three, and minimal files (the
+ * unit tests', GGUF-derived ones) leave them out meaning Llama's behaviour. */
 static lb_status parse_normalizer_spec(pb_reader *r, spm_ids *ids)
 {
-    bool flags[NORM_ESCAPE_SPACES + 1] = {false, false, false, true, true, true};
+    bool flags[NORM_ESCAPE_SPACES + 1] = {false, false, false, true, false, true};
     uint64_t flag_at[NORM_ESCAPE_SPACES + 1] = {0};
     while (r->pos < r->end) {
         uint64_t key_offset = r->pos, value;
@@ -368,7 +369,9 @@ lb_status lb_spm_model_parse(lb_vocab **out, const char *name, const void *data,
     if (!data && size > 0)
         return lb_error(LB_ERR_INVALID_ARG, "%s: no data", name);
     pb_reader r = {name, data, 0, size, "ModelProto", -1};
-    spm_ids ids = {{0, 1, 2, -1}, {0}, MODEL_TYPE_UNIGRAM, 0, NULL, 0}; /* protobuf defaults */
+    /* An absent model_type is taken as BPE (protobuf's default would be UNIGRAM): sentencepiece
+     * always writes it, and minimal files without a trainer_spec mean Llama's BPE. */
+    spm_ids ids = {{0, 1, 2, -1}, {0}, MODEL_TYPE_BPE, 0, NULL, 0};
     int64_t n_pieces = 0;
     /* Pass 1 validates the whole file and counts pieces, so the vocab is allocated once. */
     lb_status status = parse_model(r, NULL, &n_pieces, &ids);
