@@ -326,6 +326,9 @@ static int open_inputs(quantize_args *a, quantize_inputs *in)
             status = lb_cli_read_text(a->calib_path, &in->text, &in->text_len);
     } else {
         status = lb_checkpoint_open(&in->ckpt, a->in_path, &a->ckpt_settings);
+        /* RTN needs no model, but writes only what eval would accept. */
+        if (status == LB_OK)
+            status = lb_model_check(in->ckpt);
         if (status == LB_OK && a->imatrix_path)
             status = lb_imatrix_read(&in->imatrix, a->imatrix_path);
     }

@@ -424,28 +424,45 @@ static lb_status open_gguf(lb_checkpoint *ckpt)
 
 /* ---- detection ---- */
 
-/* Picks the safetensors entry point inside a directory. */
-static bool find_safetensors_in(const char *dir, char *out, size_t size)
+/* Picks the safetensors entry point inside a directory: the index, model.safetensors, or the
+ * one *.safetensors there is. Several shards without an index are refused: taking whichever
+ * readdir lists first would build half a model. */
+static lb_status find_safetensors_in(const char *dir, char *out, size_t size)
 {
     snprintf(out, size, "%s/model.safetensors.index.json", dir);
     if (is_file(out))
-        return true;
+        return LB_OK;
     snprintf(out, size, "%s/model.safetensors", dir);
     if (is_file(out))
-        return true;
+        return LB_OK;
     DIR *d = opendir(dir);
-    bool found = false;
     if (!d)
-        return false;
+        return lb_error(LB_ERR_IO, "%s: cannot read the directory: %s", dir, strerror(errno));
+    int64_t found = 0;
+    char first[256] = "", second[256] = "";
     for (struct dirent *e; (e = readdir(d));) {
-        if (ends_with(e->d_name, ".safetensors")) {
-            snprintf(out, size, "%s/%s", dir, e->d_name);
-            found = true;
-            break;
+        if (!ends_with(e->d_name, ".safetensors"))
+            continue;
+        /* readdir's order is arbitrary: name the two that sort first, for a stable message. */
+        if (found == 0 || strcmp(e->d_name, first) < 0) {
+            snprintf(second, sizeof second, "%s", first);
+            snprintf(first, sizeof first, "%s", e->d_name);
+        } else if (found == 1 || strcmp(e->d_name, second) < 0) {
+            snprintf(second, sizeof second, "%s", e->d_name);
         }
+        found++;
     }
     closedir(d);
-    return found;
+    if (found == 0)
+        return lb_error(LB_ERR_UNSUPPORTED,
+                        "%s: directory holds no model.safetensors[.index.json]", dir);
+    if (found > 1)
+        return lb_error(LB_ERR_CORRUPT_FILE,
+                        "%s: more than one *.safetensors without model.safetensors.index.json "
+                        "(%lld files: '%s', '%s', ...): which tensors belong to the model is "
+                        "unknown", dir, (long long)found, first, second);
+    snprintf(out, size, "%s/%s", dir, first);
+    return LB_OK;
 }
 
 typedef enum { SNIFF_UNKNOWN, SNIFF_GGUF, SNIFF_SAFETENSORS } sniff_result;
@@ -484,11 +501,8 @@ lb_status lb_checkpoint_open(lb_checkpoint **out, const char *path,
     lb_status status;
     char dir[4096], weights[4200];
     if (is_directory(path)) {
-        if (!find_safetensors_in(path, weights, sizeof weights)) {
-            status = lb_error(LB_ERR_UNSUPPORTED,
-                              "%s: directory holds no model.safetensors[.index.json]", path);
+        if ((status = find_safetensors_in(path, weights, sizeof weights)) != LB_OK)
             goto done;
-        }
         ckpt->format = LB_CHECKPOINT_SAFETENSORS;
         status = open_safetensors(ckpt, weights, path, settings);
         goto done;

@@ -304,6 +304,11 @@ static lb_status read_tensor_info(lb_cursor *p, lb_gguf *g, int64_t index, tenso
         if (ne > (uint64_t)INT64_MAX)
             return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,
                                   "dimension %lld is negative", (long long)ne);
+        /* A tensor without elements is nothing a model has; with a huge other dimension it
+         * would send row loops over 2^62 empty rows. */
+        if (ne == 0)
+            return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,
+                                  "dimension 0: tensors without elements are not supported");
         t->ne[d] = (int64_t)ne;
         if (!lb_tensor_count((int)d + 1, t->ne, &count))
             return lb_cursor_fail(p, LB_ERR_CORRUPT_FILE, ne_at[d], field,

@@ -419,8 +419,12 @@ static lb_status tokenizer_build(lb_vocab **out, const char *name, const json_t 
         return lb_error(LB_ERR_UNSUPPORTED, "%s: model: BPE without a ByteLevel pre-tokenizer "
                         "or byte_fallback is not supported", name);
 
-    /* Pass 1: validate ids and find n = max id + 1. */
+    /* Pass 1: validate ids and find n = max id + 1. Ids may leave a few holes (unused ids), but
+     * not many more than there are entries: bounded here, before a hostile id sizes the
+     * vocabulary's arrays (so they stay a small multiple of the file). */
     int64_t n = 0, id;
+    int64_t entries = 2 * ((int64_t)json_object_size(vocab_map) + (int64_t)json_array_size(added))
+                      + 1024;
     const char *key;
     size_t key_len;
     json_t *value;
@@ -428,6 +432,11 @@ static lb_status tokenizer_build(lb_vocab **out, const char *name, const json_t 
         if (!token_id(value, &id))
             return lb_error(LB_ERR_CORRUPT_FILE, "%s: model.vocab token '%s': id is not an "
                             "integer in 0..%lld", name, key, (long long)(HF_MAX_TOKENS - 1));
+        if (id >= entries)
+            return lb_error(LB_ERR_CORRUPT_FILE, "%s: model.vocab token '%s': id %lld is not "
+                            "below %lld (twice the entries of model.vocab and added_tokens, + "
+                            "1024)", name, key,
+                            (long long)id, (long long)entries);
         n = id + 1 > n ? id + 1 : n;
     }
     size_t i;
@@ -440,6 +449,11 @@ static lb_status tokenizer_build(lb_vocab **out, const char *name, const json_t 
             return lb_error(LB_ERR_CORRUPT_FILE, "%s: added_tokens[%zu]: not {\"id\": 0..%lld, "
                             "\"content\": string, \"special\": bool}", name, i,
                             (long long)(HF_MAX_TOKENS - 1));
+        if (id >= entries)
+            return lb_error(LB_ERR_CORRUPT_FILE, "%s: added_tokens[%zu]: id %lld is not below "
+                            "%lld (twice the entries of model.vocab and added_tokens, + 1024)",
+                            name, i,
+                            (long long)id, (long long)entries);
         n = id + 1 > n ? id + 1 : n;
     }
     if (n == 0)

@@ -192,6 +192,12 @@ static lb_status parse_entry(const st_header *h, const char *key, size_t key_len
             return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' shape at offset %llu: entry "
                             "%zu is not a non-negative integer", path, key,
                             (unsigned long long)shape_at, i);
+        /* A tensor without elements is nothing a model has; with a huge other dimension it
+         * would send row loops over 2^62 empty rows. */
+        if (d == 0)
+            return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' shape at offset %llu: entry "
+                            "%zu is 0: tensors without elements are not supported", path, key,
+                            (unsigned long long)shape_at, i);
         if (i < LB_MAX_DIMS)
             dims[i] = d;
         if (!overflow && !lb_size_mul(count, d, &count))

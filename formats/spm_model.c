@@ -14,7 +14,12 @@ enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_GROUP_START = 3, WIRE_G
        WIRE_I32 = 5 };
 
 /* Field numbers of sentencepiece_model.proto. */
-enum { MODEL_PIECES = 1, MODEL_TRAINER_SPEC = 2 };
+enum { MODEL_PIECES = 1, MODEL_TRAINER_SPEC = 2, MODEL_NORMALIZER_SPEC = 3 };
+enum { TRAINER_MODEL_TYPE = 3, MODEL_TYPE_BPE = 2 };
+/* NormalizerSpec fields; the tokenizer implements Llama's settings only: no normalization
+ * rules, a dummy prefix, whitespace escaped to U+2581 and kept as it is. */
+enum { NORM_NAME = 1, NORM_CHARSMAP = 2, NORM_DUMMY_PREFIX = 3, NORM_REMOVE_SPACES = 4,
+       NORM_ESCAPE_SPACES = 5, NORM_RULE_TSV = 6 };
 enum { PIECE_TEXT = 1, PIECE_SCORE = 2, PIECE_TYPE = 3 };
 enum { TRAINER_UNK_ID = 40, TRAINER_BOS_ID = 41, TRAINER_EOS_ID = 42, TRAINER_PAD_ID = 43 };
 
@@ -162,6 +167,9 @@ static const char *const ID_NAMES[N_IDS] = {"unk_id", "bos_id", "eos_id", "pad_i
 typedef struct spm_ids {
     int32_t id[N_IDS];
     uint64_t offset[N_IDS];
+    uint64_t model_type, model_type_offset; /* TrainerSpec.model_type */
+    const char *normalizer_problem;         /* a NormalizerSpec setting not implemented */
+    uint64_t normalizer_offset;
 } spm_ids;
 
 static lb_status parse_trainer_spec(pb_reader *r, spm_ids *ids)
@@ -172,7 +180,12 @@ static lb_status parse_trainer_spec(pb_reader *r, spm_ids *ids)
         lb_status status = pb_key(r, &field, &wire);
         if (status != LB_OK)
             return status;
-        if (field < TRAINER_UNK_ID || field > TRAINER_PAD_ID) {
+        if (field == TRAINER_MODEL_TYPE) {
+            ids->model_type_offset = key_offset;
+            if ((status = pb_expect_wire(r, "model_type", key_offset, wire, WIRE_VARINT)) ==
+                LB_OK)
+                status = pb_varint(r, "model_type", &ids->model_type);
+        } else if (field < TRAINER_UNK_ID || field > TRAINER_PAD_ID) {
             status = pb_skip(r, NULL, key_offset, wire);
         } else {
             unsigned k = field - TRAINER_UNK_ID;
@@ -182,6 +195,69 @@ static lb_status parse_trainer_spec(pb_reader *r, spm_ids *ids)
         }
         if (status != LB_OK)
             return status;
+    }
+    return LB_OK;
+}
+
+/* NormalizerSpec: notes the first setting the tokenizer does not implement. An absent flag is
+ * taken as Llama's setting: sentencepiece's trainer writes all three, and minimal files (the
+ * unit tests', GGUF-derived ones) leave them out meaning Llama's behaviour. */
+static lb_status parse_normalizer_spec(pb_reader *r, spm_ids *ids)
+{
+    bool flags[NORM_ESCAPE_SPACES + 1] = {false, false, false, true, false, true};
+    uint64_t flag_at[NORM_ESCAPE_SPACES + 1] = {0};
+    while (r->pos < r->end) {
+        uint64_t key_offset = r->pos, value;
+        uint32_t field, wire;
+        lb_status status = pb_key(r, &field, &wire);
+        if (status != LB_OK)
+            return status;
+        pb_reader sub;
+        if (field == NORM_NAME || field == NORM_CHARSMAP || field == NORM_RULE_TSV) {
+            static const char *const names[] = {"", "name", "precompiled_charsmap", "", "", "",
+                                                "normalization_rule_tsv"};
+            if ((status = pb_expect_wire(r, names[field], key_offset, wire, WIRE_LEN)) != LB_OK ||
+                (status = pb_len(r, names[field], &sub, r->message, r->index)) != LB_OK)
+                return status;
+            size_t len = (size_t)(sub.end - sub.pos);
+            bool identity = field == NORM_NAME
+                                ? len == 0 || (len == 8 && memcmp(sub.data + sub.pos,
+                                                                  "identity", 8) == 0)
+                                : len == 0;
+            if (!identity && !ids->normalizer_problem) {
+                ids->normalizer_problem = field == NORM_NAME ? "name: only 'identity' is "
+                                                               "implemented"
+                                          : field == NORM_CHARSMAP
+                                              ? "precompiled_charsmap: normalization rules "
+                                                "are not implemented"
+                                              : "normalization_rule_tsv: normalization rules "
+                                                "are not implemented";
+                ids->normalizer_offset = key_offset;
+            }
+        } else if (field >= NORM_DUMMY_PREFIX && field <= NORM_ESCAPE_SPACES) {
+            if ((status = pb_expect_wire(r, NULL, key_offset, wire, WIRE_VARINT)) != LB_OK ||
+                (status = pb_varint(r, NULL, &value)) != LB_OK)
+                return status;
+            flags[field] = value != 0;
+            flag_at[field] = key_offset;
+        } else if ((status = pb_skip(r, NULL, key_offset, wire)) != LB_OK) {
+            return status;
+        }
+    }
+    static const struct {
+        int field;
+        bool want;
+        const char *problem;
+    } need[] = {
+        {NORM_DUMMY_PREFIX, true, "add_dummy_prefix: false is not implemented"},
+        {NORM_REMOVE_SPACES, false, "remove_extra_whitespaces: true is not implemented"},
+        {NORM_ESCAPE_SPACES, true, "escape_whitespaces: false is not implemented"},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0] && !ids->normalizer_problem; i++) {
+        if (flags[need[i].field] != need[i].want) {
+            ids->normalizer_problem = need[i].problem;
+            ids->normalizer_offset = flag_at[need[i].field];
+        }
     }
     return LB_OK;
 }
@@ -273,6 +349,12 @@ static lb_status parse_model(pb_reader r, lb_vocab *vocab, int64_t *n_pieces, sp
                 (status = pb_len(&r, "trainer_spec", &sub, "trainer_spec", -1)) != LB_OK ||
                 (status = parse_trainer_spec(&sub, ids)) != LB_OK)
                 return status;
+        } else if (field == MODEL_NORMALIZER_SPEC && !vocab) {
+            if ((status = pb_expect_wire(&r, "normalizer_spec", key_offset, wire, WIRE_LEN)) !=
+                    LB_OK ||
+                (status = pb_len(&r, "normalizer_spec", &sub, "normalizer_spec", -1)) != LB_OK ||
+                (status = parse_normalizer_spec(&sub, ids)) != LB_OK)
+                return status;
         } else if ((status = pb_skip(&r, NULL, key_offset, wire)) != LB_OK) {
             return status;
         }
@@ -287,7 +369,9 @@ lb_status lb_spm_model_parse(lb_vocab **out, const char *name, const void *data,
     if (!data && size > 0)
         return lb_error(LB_ERR_INVALID_ARG, "%s: no data", name);
     pb_reader r = {name, data, 0, size, "ModelProto", -1};
-    spm_ids ids = {{0, 1, 2, -1}, {0}}; /* trainer_spec defaults */
+    /* An absent model_type is taken as BPE (protobuf's default would be UNIGRAM): sentencepiece
+     * always writes it, and minimal files without a trainer_spec mean Llama's BPE. */
+    spm_ids ids = {{0, 1, 2, -1}, {0}, MODEL_TYPE_BPE, 0, NULL, 0};
     int64_t n_pieces = 0;
     /* Pass 1 validates the whole file and counts pieces, so the vocab is allocated once. */
     lb_status status = parse_model(r, NULL, &n_pieces, &ids);
@@ -296,6 +380,19 @@ lb_status lb_spm_model_parse(lb_vocab **out, const char *name, const void *data,
     if (n_pieces == 0)
         return lb_error(LB_ERR_CORRUPT_FILE, "%s: pieces at offset 0: the model has no pieces",
                         name);
+    /* Only BPE is implemented: a Unigram or Word model tokenized as BPE gives other ids. */
+    if (ids.model_type != MODEL_TYPE_BPE)
+        return lb_error(LB_ERR_UNSUPPORTED, "%s: trainer_spec.model_type at offset %llu: %s "
+                        "(%llu) tokenizers are not supported (BPE only)", name,
+                        (unsigned long long)ids.model_type_offset,
+                        ids.model_type == 1   ? "UNIGRAM"
+                        : ids.model_type == 3 ? "WORD"
+                        : ids.model_type == 4 ? "CHAR"
+                                              : "unknown",
+                        (unsigned long long)ids.model_type);
+    if (ids.normalizer_problem)
+        return lb_error(LB_ERR_UNSUPPORTED, "%s: normalizer_spec.%s (offset %llu)", name,
+                        ids.normalizer_problem, (unsigned long long)ids.normalizer_offset);
     if (n_pieces > INT32_MAX) /* token ids are int32 */
         return lb_error(LB_ERR_UNSUPPORTED, "%s: pieces: %lld pieces are too many", name,
                         (long long)n_pieces);

@@ -1,6 +1,8 @@
 /* The kernels' type registry and the fallback rule for rows that do not fit a block size. */
 #include "kernels/kernels.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/half_internal.h"
@@ -191,6 +193,25 @@ lb_status lb_kernels_dequantize(lb_type type, const void *src, int64_t n, float 
     if (n > 0 && (!src || !dst))
         return lb_error(LB_ERR_INVALID_ARG, "dequantize: NULL buffer for %lld elements of %s",
                         (long long)n, info->name);
+    /* GGUF allows general.alignment = 1, so a tensor may start at any byte; the block structs
+     * hold f16 and f32 fields, and reading them through a misaligned pointer is undefined.
+     * Such data is decoded from an aligned copy, a chunk of blocks at a time. */
+    if (n > 0 && (uintptr_t)src % _Alignof(max_align_t) != 0) {
+        _Alignas(max_align_t) uint8_t chunk[4096];
+        const uint8_t *bytes = src;
+        int64_t blocks_per_chunk = (int64_t)(sizeof chunk / info->block_bytes);
+        for (int64_t done = 0; done < n;) {
+            int64_t blocks = (n - done) / info->block_size;
+            if (blocks > blocks_per_chunk)
+                blocks = blocks_per_chunk;
+            size_t nbytes = (size_t)blocks * info->block_bytes;
+            memcpy(chunk, bytes, nbytes);
+            kernels->dequantize_row(chunk, dst + done, blocks * info->block_size);
+            bytes += nbytes;
+            done += blocks * info->block_size;
+        }
+        return LB_OK;
+    }
     if (n > 0)
         kernels->dequantize_row(src, dst, n);
     return LB_OK;

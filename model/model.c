@@ -95,12 +95,13 @@ static lb_status materialize(const lb_model *model, weight *w)
     } else {
         /* Packed vectors (and the rare packed matrix that cannot stay packed) are dequantized
          * with the kernels' reference (GGUF files only: no rotary permutation applies). */
-        const lb_kernel_type *kernels = lb_kernels_type(t->type);
         uint64_t row_bytes;
         lb_type_row_bytes(t->type, ne0, &row_bytes);
-        for (int64_t r = 0; r < w->n_out; r++)
-            kernels->dequantize_row((const uint8_t *)t->data + (size_t)r * row_bytes,
-                                    w->owned + (size_t)r * (size_t)ne0, ne0);
+        /* Through lb_kernels_dequantize, which copies a misaligned row (alignment 1) first. */
+        for (int64_t r = 0; r < w->n_out && status == LB_OK; r++)
+            status = lb_kernels_dequantize(t->type,
+                                           (const uint8_t *)t->data + (size_t)r * row_bytes, ne0,
+                                           w->owned + (size_t)r * (size_t)ne0);
     }
     /* The source pages were read once into the copy: let the kernel drop them. */
     lb_checkpoint_release_tensor(ckpt, w->index);
@@ -230,6 +231,98 @@ static void block_weight_list(block_weights *L, weight **all)
     memcpy(all, list, sizeof list);
 }
 
+/* The tensors of block N are "blk.N.<suffix>", for these suffixes (load_layer's order). */
+static const char *const block_suffixes[BLOCK_WEIGHTS] = {
+    "attn_norm.weight",   "attn_q.weight",   "attn_k.weight",   "attn_v.weight",
+    "attn_q.bias",        "attn_k.bias",     "attn_v.bias",     "attn_output.weight",
+    "ffn_norm.weight",    "ffn_gate.weight", "ffn_up.weight",   "ffn_down.weight",
+};
+/* Of which every block has at least these (the biases are optional). */
+enum { BLOCK_WEIGHTS_REQUIRED = 9 };
+
+/* The block a tensor name belongs to ("blk.N.<suffix>" with a known suffix), -1 for a name
+ * outside blocks, -2 for a block tensor the model does not know. */
+static int64_t block_of(const char *name)
+{
+    if (strncmp(name, "blk.", 4) != 0)
+        return -1;
+    int64_t block = 0;
+    const char *p = name + 4;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return -2; /* "blk.01.": a name the model never looks up */
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (block > (INT64_MAX - 9) / 10)
+            return -2;
+        block = block * 10 + (*p - '0');
+    }
+    if (*p != '.')
+        return -2;
+    for (size_t i = 0; i < BLOCK_WEIGHTS; i++)
+        if (strcmp(p + 1, block_suffixes[i]) == 0)
+            return block;
+    return -2;
+}
+
+/* The declared structure against the tensors present, before anything is allocated per block:
+ * n_layers must be backed by tensors (a 1 MB file cannot declare 20 million blocks), and the
+ * vocabulary must have one token per embedding row. */
+static lb_status check_structure(const lb_model *model)
+{
+    const lb_checkpoint *ckpt = model->checkpoint;
+    const lb_hparams *hp = &model->hp;
+    if (hp->n_layers > ckpt->n_tensors / BLOCK_WEIGHTS_REQUIRED) {
+        /* Name the first block that is missing: the loop ends within n_tensors steps. */
+        int64_t present = 0;
+        char name[96];
+        for (;; present++) {
+            snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)present);
+            if (lb_checkpoint_find(ckpt, name) < 0)
+                break;
+        }
+        return lb_error(LB_ERR_CORRUPT_FILE,
+                        "%s: n_layers (block_count) %lld needs at least %lld tensors, the file "
+                        "has %lld (tensor '%s' is missing)",
+                        ckpt->path, (long long)hp->n_layers,
+                        (long long)hp->n_layers * BLOCK_WEIGHTS_REQUIRED,
+                        (long long)ckpt->n_tensors, name);
+    }
+    int64_t embd = lb_checkpoint_find(ckpt, "token_embd.weight");
+    if (ckpt->vocab && embd >= 0 && ckpt->tensors[embd].n_dims == 2 &&
+        ckpt->vocab->n_tokens != ckpt->tensors[embd].ne[1])
+        return lb_error(LB_ERR_CORRUPT_FILE,
+                        "%s: the vocabulary has %lld tokens but the embedding token_embd.weight "
+                        "has %lld rows (vocabulary from %s)",
+                        ckpt->path, (long long)ckpt->vocab->n_tokens,
+                        (long long)ckpt->tensors[embd].ne[1],
+                        ckpt->tokenizer_path ? ckpt->tokenizer_path : ckpt->path);
+    return LB_OK;
+}
+
+/* Every tensor must be one the model reads: a block_count smaller than the blocks the file holds
+ * would silently drop them. Run after the weights were looked up, so that a missing or
+ * misnamed tensor is reported as missing first. */
+static lb_status check_unused(const lb_model *model)
+{
+    const lb_checkpoint *ckpt = model->checkpoint;
+    const lb_hparams *hp = &model->hp;
+    for (int64_t i = 0; i < ckpt->n_tensors; i++) {
+        const char *name = ckpt->tensors[i].name;
+        int64_t block = block_of(name);
+        if (block >= hp->n_layers)
+            return lb_error(LB_ERR_CORRUPT_FILE,
+                            "%s: tensor '%s' belongs to block %lld, but n_layers (block_count) "
+                            "is %lld: the model would not use it",
+                            ckpt->path, name, (long long)block, (long long)hp->n_layers);
+        if (block == -2 || (block == -1 && strcmp(name, "token_embd.weight") != 0 &&
+                            strcmp(name, "output_norm.weight") != 0 &&
+                            strcmp(name, "output.weight") != 0))
+            return lb_error(LB_ERR_UNSUPPORTED,
+                            "%s: tensor '%s' is not used by a %s model (unknown tensor; the "
+                            "model would ignore it)", ckpt->path, name, hp->arch);
+    }
+    return LB_OK;
+}
+
 static lb_status load_layer(lb_model *model, int64_t l)
 {
     const lb_hparams *hp = &model->hp;
@@ -278,6 +371,8 @@ static lb_status model_load(lb_model **out, const lb_checkpoint *checkpoint, boo
     model->lazy = lazy;
     const lb_hparams *hp = &model->hp;
     lb_status status = check_hparams(model);
+    if (status == LB_OK)
+        status = check_structure(model);
     if (status != LB_OK)
         goto done;
     model->layers = lb_calloc((size_t)hp->n_layers, sizeof *model->layers);
@@ -303,6 +398,8 @@ static lb_status model_load(lb_model **out, const lb_checkpoint *checkpoint, boo
         model->output = model->token_embd;
         model->output.owned = NULL;
     }
+    if (status == LB_OK)
+        status = check_unused(model);
 done:
     if (status != LB_OK) {
         lb_model_free(&model);
@@ -320,6 +417,14 @@ lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint)
 lb_status lb_model_load_lazy(lb_model **out, const lb_checkpoint *checkpoint)
 {
     return model_load(out, checkpoint, true);
+}
+
+lb_status lb_model_check(const lb_checkpoint *checkpoint)
+{
+    lb_model *model = NULL;
+    lb_status status = model_load(&model, checkpoint, true);
+    lb_model_free(&model);
+    return status;
 }
 
 /* Tied output: the classifier views token_embd's current data. */

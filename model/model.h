@@ -41,6 +41,11 @@ LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
  * layer-sequential quantizer holds one block's f32 weights at a time. In an eager model (
  * lb_model_load) acquire is a no-op check and release does nothing. */
 LB_API lb_status lb_model_load_lazy(lb_model **out, const lb_checkpoint *checkpoint);
+/* The validation every command runs once at load (lb_model_load and lb_model_load_lazy run
+ * it too): hyperparameters, the declared blocks against the tensors present, every tensor's
+ * name, shape and type, no tensor the model would not read, one vocabulary token per embedding
+ * row. Makes nothing resident. Errors as lb_model_load's. */
+LB_API lb_status lb_model_check(const lb_checkpoint *checkpoint);
 LB_API lb_status lb_model_acquire(lb_model *model, int64_t group);
 LB_API void lb_model_release(lb_model *model, int64_t group);
 LB_API void lb_model_free(lb_model **model);

@@ -318,12 +318,19 @@ static lb_status scan_nonfinite(pipeline *pl)
         const lb_checkpoint_tensor *t = &ckpt->tensors[ot->index];
         int64_t cols = t->ne[0], rows = 1;
         lb_tensor_count(t->n_dims - 1, t->ne + 1, &rows);
-        if (ROWS * cols > capacity) {
+        uint64_t want, bytes;
+        if (!lb_size_mul(ROWS, (uint64_t)cols, &want) ||
+            !lb_size_mul(want, sizeof *buffer, &bytes) || bytes > SIZE_MAX) {
             lb_free(buffer);
-            capacity = ROWS * cols;
-            if (!(buffer = lb_malloc((size_t)capacity * sizeof *buffer)))
-                return lb_error(LB_ERR_NOMEM, "out of memory for %d rows of '%s' (%zu bytes)",
-                                (int)ROWS, t->name, (size_t)capacity * sizeof *buffer);
+            return lb_error(LB_ERR_CORRUPT_FILE, "%s: tensor '%s' rows of %lld elements are too "
+                            "large", ckpt->path, t->name, (long long)cols);
+        }
+        if ((int64_t)want > capacity) {
+            lb_free(buffer);
+            capacity = (int64_t)want;
+            if (!(buffer = lb_malloc((size_t)bytes)))
+                return lb_error(LB_ERR_NOMEM, "out of memory for %d rows of '%s' (%llu bytes)",
+                                (int)ROWS, t->name, (unsigned long long)bytes);
         }
         for (int64_t r0 = 0; r0 < rows && status == LB_OK; r0 += ROWS) {
             int64_t n = rows - r0 < ROWS ? rows - r0 : ROWS;

@@ -397,9 +397,8 @@ static void test_corpus(void)
 
 static void test_small_files(const char *tmp)
 {
-    /* 0-d scalar, an empty tensor and a 4-d tensor; the header padded with spaces. */
+    /* 0-d scalar and a 4-d tensor; the header padded with spaces. */
     const char *header = "{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-                         "\"e\":{\"dtype\":\"BF16\",\"shape\":[0,4],\"data_offsets\":[4,4]},"
                          "\"q\":{\"shape\":[1,2,3,2],\"data_offsets\":[4,28],\"dtype\":\"F16\"}}"
                          "      ";
     size_t size;
@@ -407,21 +406,26 @@ static void test_small_files(const char *tmp)
     lb_safetensors *st = NULL;
     CHECK_OK(lb_safetensors_open_memory(&st, "small", buf, size));
     if (st) {
-        CHECK(st->n_tensors == 3 && st->n_files == 0);
-        int64_t s = lb_safetensors_find(st, "s"), e = lb_safetensors_find(st, "e");
-        int64_t q = lb_safetensors_find(st, "q");
-        CHECK(s == 0 && e == 1 && q == 2);
-        if (s == 0 && e == 1 && q == 2) {
+        CHECK(st->n_tensors == 2 && st->n_files == 0);
+        int64_t s = lb_safetensors_find(st, "s"), q = lb_safetensors_find(st, "q");
+        CHECK(s == 0 && q == 1);
+        if (s == 0 && q == 1) {
             CHECK(st->tensors[s].n_dims == 1 && st->tensors[s].ne[0] == 1);
             CHECK(st->tensors[s].data == buf + 8 + strlen(header));
-            CHECK(st->tensors[e].n_dims == 2 && st->tensors[e].ne[0] == 4 &&
-                  st->tensors[e].ne[1] == 0 && st->tensors[e].nbytes == 0);
             CHECK(st->tensors[q].n_dims == 4 && st->tensors[q].ne[0] == 2 &&
                   st->tensors[q].ne[1] == 3 && st->tensors[q].ne[2] == 2 &&
                   st->tensors[q].ne[3] == 1 && st->tensors[q].nbytes == 12 * 2);
-            CHECK(st->tensors[q].type == LB_TYPE_F16 && st->tensors[e].type == LB_TYPE_BF16);
+            CHECK(st->tensors[q].type == LB_TYPE_F16);
         }
     }
+    lb_safetensors_close(&st);
+    free(buf);
+    /* An empty tensor (a zero dimension) is refused (issue 14: {0, 2^62} sent row loops over
+     * 2^62 empty rows). */
+    buf = make_st("{\"e\":{\"dtype\":\"BF16\",\"shape\":[0,4],\"data_offsets\":[0,0]}}", 0,
+                  &size);
+    CHECK(lb_safetensors_open_memory(&st, "empty", buf, size) == LB_ERR_CORRUPT_FILE && !st);
+    CHECK(strstr(lb_last_error(), "entry 0 is 0") != NULL);
     lb_safetensors_close(&st);
     lb_safetensors_close(&st); /* takes NULL */
     free(buf);
