@@ -143,7 +143,10 @@ int lb_cmd_generate(int argc, char **argv)
     lb_rng_seed(&rng, (uint64_t)seed); /* any seed, 0 included, gives a full-period sequence */
     int32_t previous = tokens[n_prompt - 1];
     for (int64_t i = 0; i < n_generate; i++) {
-        int32_t next = pick_token(logits, hp->vocab_size, temperature, &rng);
+        /* Only real tokens: rows past the vocabulary are padding (lb_model_check). */
+        int64_t n_pick = ckpt->vocab->n_tokens < hp->vocab_size ? ckpt->vocab->n_tokens
+                                                                 : hp->vocab_size;
+        int32_t next = pick_token(logits, n_pick, temperature, &rng);
         if (next == ckpt->vocab->eos_id || next == ckpt->vocab->bos_id)
             break;
         char piece[256];

@@ -220,7 +220,12 @@ lb_status lb_cli_open_model(const char *path, const lb_checkpoint_settings *sett
         return lb_error(LB_ERR_UNSUPPORTED, "%s: no tokenizer found (pass --tokenizer)", path);
     if ((status = (lazy ? lb_model_load_lazy : lb_model_load)(model, *checkpoint)) != LB_OK)
         return status;
-    return lb_tokenizer_create(tokenizer, (*checkpoint)->vocab);
+    status = lb_tokenizer_create(tokenizer, (*checkpoint)->vocab);
+    if (status != LB_OK) /* the vocabulary's file, and bad input rather than a bad call */
+        status = lb_error_prefix(LB_ERR_BAD_INPUT, "%s: ", (*checkpoint)->tokenizer_path
+                                                             ? (*checkpoint)->tokenizer_path
+                                                             : path);
+    return status;
 }
 
 /* On SIGINT/SIGTERM remove any half-written output before dying, so a target path is either

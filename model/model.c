@@ -286,12 +286,18 @@ static lb_status check_structure(const lb_model *model)
                         (long long)hp->n_layers * BLOCK_WEIGHTS_REQUIRED,
                         (long long)ckpt->n_tensors, name);
     }
+    /* More rows than tokens is padding (Hugging Face Qwen2 checkpoints round the embedding up
+     * to a multiple of 128, their tokenizer.json lists only real tokens): generate never picks
+     * those ids. Fewer rows would leave tokens without an embedding. */
     int64_t embd = lb_checkpoint_find(ckpt, "token_embd.weight");
+    if (ckpt->vocab && ckpt->vocab->n_tokens <= 0)
+        return lb_error(LB_ERR_CORRUPT_FILE, "%s: the vocabulary is empty (vocabulary from %s)",
+                        ckpt->path, ckpt->tokenizer_path ? ckpt->tokenizer_path : ckpt->path);
     if (ckpt->vocab && embd >= 0 && ckpt->tensors[embd].n_dims == 2 &&
-        ckpt->vocab->n_tokens != ckpt->tensors[embd].ne[1])
+        ckpt->vocab->n_tokens > ckpt->tensors[embd].ne[1])
         return lb_error(LB_ERR_CORRUPT_FILE,
                         "%s: the vocabulary has %lld tokens but the embedding token_embd.weight "
-                        "has %lld rows (vocabulary from %s)",
+                        "has only %lld rows (vocabulary from %s)",
                         ckpt->path, (long long)ckpt->vocab->n_tokens,
                         (long long)ckpt->tensors[embd].ne[1],
                         ckpt->tokenizer_path ? ckpt->tokenizer_path : ckpt->path);
