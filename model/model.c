@@ -323,8 +323,11 @@ static lb_status check_unused(const lb_model *model)
                             strcmp(name, "output_norm.weight") != 0 &&
                             strcmp(name, "output.weight") != 0))
             return lb_error(LB_ERR_UNSUPPORTED,
-                            "%s: tensor '%s' is not used by a %s model (unknown tensor; the "
-                            "model would ignore it)", ckpt->path, name, hp->arch);
+                            "%s: tensor '%s' is not used by a %s model (%s; the model would "
+                            "ignore it)", ckpt->path, name, hp->arch,
+                            strcmp(name, "rope_freqs.weight") == 0
+                                ? "Llama 3.1 RoPE frequency scaling, not implemented"
+                                : "unknown tensor");
     }
     return LB_OK;
 }
