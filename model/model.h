@@ -43,8 +43,9 @@ LB_API lb_status lb_model_load(lb_model **out, const lb_checkpoint *checkpoint);
 LB_API lb_status lb_model_load_lazy(lb_model **out, const lb_checkpoint *checkpoint);
 /* The validation every command runs once at load (lb_model_load and lb_model_load_lazy run
  * it too): hyperparameters, the declared blocks against the tensors present, every tensor's
- * name, shape and type, no tensor the model would not read, one vocabulary token per embedding
- * row. Makes nothing resident. Errors as lb_model_load's. */
+ * name, shape and type, no tensor the model would not read, a non-empty vocabulary with no
+ * more tokens than embedding rows (more rows are padding). Makes nothing resident. Errors as
+ * lb_model_load's. */
 LB_API lb_status lb_model_check(const lb_checkpoint *checkpoint);
 LB_API lb_status lb_model_acquire(lb_model *model, int64_t group);
 LB_API void lb_model_release(lb_model *model, int64_t group);

@@ -21,7 +21,7 @@ import make_gguf as mg  # noqa: E402
 import make_safetensors as ms  # noqa: E402
 import make_spm  # noqa: E402
 
-LOWBIT = sys.argv[1]
+LOWBIT = sys.argv[1] if __name__ == "__main__" else None  # fuzz/make_corpus.py imports the models
 FAILURES = []
 F32, Q4_0, Q5_0, Q8_0 = 0, 2, 6, 8
 DIM, HIDDEN, HEADS, HEAD_DIM, N_VOCAB = 32, 64, 2, 32, 8
@@ -371,8 +371,8 @@ def main():
         print("lowbit binary not found:", LOWBIT)
         return 1
     cases = [case_controls, case_shards_without_index, case_unused_blocks,
-             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge, case_zero_dimension,
-             case_tokenizers, case_misaligned_blocks]
+             case_quantize_validates, case_vocab_vs_embedding, case_block_count_huge,
+             case_zero_dimension, case_tokenizers, case_misaligned_blocks]
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="hostile_") as tmp:
             case(tmp)

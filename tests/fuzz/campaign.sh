@@ -36,7 +36,7 @@ mkdir -p "$work"
 # Real seeds, when ../shared is there: each reader sees the files it exists for.
 real=$work/real
 mkdir -p "$real/gguf" "$real/safetensors" "$real/llama2c" "$real/tokenizer_bin" \
-    "$real/hf_json" "$real/imatrix" "$real/spm_model" "$real/logprob"
+    "$real/hf_json" "$real/imatrix" "$real/spm_model" "$real/logprob" "$real/model"
 model=$shared/models/stories260K/stories260K.bin
 tok=$shared/models/stories260K/tok512.bin
 spm=$shared/models/llama2-tokenizer/tokenizer.model
@@ -48,6 +48,7 @@ if [ -f "$model" ] && [ -f "$tok" ]; then
         --tokenizer "$tok" >/dev/null
     "$lowbit" quantize "$model" "$real/gguf/stories260K-q4_0.gguf" --type Q4_0 \
         --tokenizer "$tok" >/dev/null
+    cp "$real/gguf/stories260K-f16.gguf" "$real/gguf/stories260K-q4_0.gguf" "$real/model/"
     if [ -f "$calib" ]; then
         head -c 200000 "$calib" >"$work/calib.txt"
         "$lowbit" imatrix "$model" --tokenizer "$tok" --calib "$work/calib.txt" \
@@ -87,6 +88,7 @@ for t in $targets; do
     imatrix) dict=gguf malformed=imatrix ;;
     logprob) dict=none malformed=logprob ;;
     spm_model) dict=spm malformed=spm ;;
+    model) dict=gguf malformed=gguf ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
     esac
     exe=$build/tests/fuzz/fuzz_$t

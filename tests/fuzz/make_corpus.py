@@ -290,6 +290,17 @@ def spm_files():
     }
 
 
+def model_files():
+    """Whole tiny llama models for fuzz_model: the valid model that check_hostile_model.py
+    varies, with one and two blocks."""
+    sys.path.insert(0, os.path.join(HERE, '..'))
+    import check_hostile_model as hm
+    import make_gguf as mg
+    return {'llama_1_block.gguf': mg.build(hm.model_kvs(), hm.model_tensors()).data(),
+            'llama_2_blocks.gguf': mg.build(hm.model_kvs(block_count=2),
+                                            hm.model_tensors(n_blocks=2)).data()}
+
+
 def write(target, files):
     path = os.path.join(HERE, 'corpus', target)
     os.makedirs(path, exist_ok=True)
@@ -308,6 +319,7 @@ def main():
     write('imatrix', imatrix_files())
     write('logprob', logprob_files())
     write('spm_model', spm_files())
+    write('model', model_files())
 
 
 if __name__ == '__main__':
