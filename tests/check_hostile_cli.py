@@ -215,7 +215,9 @@ def nonfinite_cases(lowbit, model, tok, text, tmp):
         keep = sorted(os.listdir(work))
         for cmd in (["eval", bad] + ev[2:], ["eval", bad] + ev[2:] + ["--kld", base,
                     "--max-drift", "1", "--json"],
-                    ["generate", bad, "--tokenizer", tok, "--prompt", "Once", "-n", "4"]):
+                    ["generate", bad, "--tokenizer", tok, "--prompt", "Once", "-n", "4"],
+                    ["imatrix", bad, "--tokenizer", tok, "--calib", text, "-o",
+                     os.path.join(work, "never.dat"), "--nsamples", "1", "--seqlen", "64"]):
             expect("%s with a %s weight" % (" ".join(cmd[:1] + cmd[-2:]), shown),
                    [lowbit] + cmd, 3, bad, "tensor 'token_embd.weight' element 323 "
                    "(row 5, column 3) is %s" % shown, workdir=work, keep=keep)
