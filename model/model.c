@@ -196,7 +196,7 @@ static lb_status check_hparams(lb_model *model)
     } dims[] = {
         {"dim", hp->dim},           {"hidden_dim", hp->hidden_dim}, {"n_layers", hp->n_layers},
         {"n_heads", hp->n_heads},   {"n_kv_heads", hp->n_kv_heads}, {"head_dim", hp->head_dim},
-        {"vocab_size", hp->vocab_size},
+        {"vocab_size", hp->vocab_size}, {"context_length", hp->context_length},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i].value <= 0 || dims[i].value > INT_MAX / 4)

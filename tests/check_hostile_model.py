@@ -249,6 +249,9 @@ def case_quantize_validates(tmp):
         ("NaN rope theta", dict(kvs=model_kvs(rope_theta=float("nan"))), ["rope_theta", "nan"]),
         ("odd head size", dict(kvs=model_kvs(key_length=15)), ["head_dim 15"]),
         ("empty vocabulary", dict(kvs=model_kvs(tokens=[])), ["vocabulary is empty"]),
+        ("context_length 0", dict(kvs=[u32("llama.context_length", 0) if k[1][1] ==
+                                       b"llama.context_length" else k for k in model_kvs()]),
+         ["context_length = 0"]),
     ]
     for label, kw, needles in cases:
         path = gguf_model(tmp, label.replace(" ", "_") + ".gguf", **kw)
