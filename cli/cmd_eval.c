@@ -196,10 +196,8 @@ int lb_cmd_eval(int argc, char **argv)
     status = lb_eval_perplexity(model, tokens, n_tokens, &settings, &result);
     if (status != LB_OK) {
         /* Too short a text or a --kld file from another run is a problem of the inputs. */
-        exit_code = lb_cli_fail_input("eval", status == LB_ERR_INVALID_ARG ||
-                                                      status == LB_ERR_NUMERIC
-                                                  ? LB_ERR_CORRUPT_FILE
-                                                  : status);
+        exit_code = lb_cli_fail_input("eval", status == LB_ERR_INVALID_ARG ? LB_ERR_CORRUPT_FILE
+                                                                           : status);
         goto done;
     }
     double drift = result.has_kld ? result.ppl / result.base_ppl - 1.0 : 0.0;

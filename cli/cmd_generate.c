@@ -107,8 +107,8 @@ int lb_cmd_generate(int argc, char **argv)
     lb_status status =
         lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
     /* NaN/Inf weights would continue any prompt with token 0: name them instead. */
-    if (status == LB_OK && (status = lb_model_check_finite(model)) == LB_ERR_NUMERIC)
-        status = LB_ERR_CORRUPT_FILE;
+    if (status == LB_OK)
+        status = lb_model_check_finite(model);
     if (status != LB_OK) {
         exit_code = lb_cli_fail_input("generate", status);
         goto done;
@@ -142,10 +142,10 @@ int lb_cmd_generate(int argc, char **argv)
     lb_rng rng;
     lb_rng_seed(&rng, (uint64_t)seed); /* any seed, 0 included, gives a full-period sequence */
     int32_t previous = tokens[n_prompt - 1];
+    /* Only real tokens: rows past the vocabulary are padding (lb_model_check). */
+    int64_t n_pick = ckpt->vocab->n_tokens < hp->vocab_size ? ckpt->vocab->n_tokens
+                                                             : hp->vocab_size;
     for (int64_t i = 0; i < n_generate; i++) {
-        /* Only real tokens: rows past the vocabulary are padding (lb_model_check). */
-        int64_t n_pick = ckpt->vocab->n_tokens < hp->vocab_size ? ckpt->vocab->n_tokens
-                                                                 : hp->vocab_size;
         int32_t next = pick_token(logits, n_pick, temperature, &rng);
         if (next == ckpt->vocab->eos_id || next == ckpt->vocab->bos_id)
             break;

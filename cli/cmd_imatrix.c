@@ -101,8 +101,8 @@ int lb_cmd_imatrix(int argc, char **argv)
     lb_status status =
         lb_cli_open_model(argv[optind], &ckpt_settings, false, &ckpt, &model, &tokenizer);
     /* NaN/Inf weights would poison every sum: name them before the forward passes. */
-    if (status == LB_OK && (status = lb_model_check_finite(model)) == LB_ERR_NUMERIC)
-        status = LB_ERR_CORRUPT_FILE;
+    if (status == LB_OK)
+        status = lb_model_check_finite(model);
     if (status == LB_OK)
         status = lb_cli_read_text(calib_path, &text, &text_len);
     if (status == LB_OK && seqlen > ckpt->hparams.context_length)

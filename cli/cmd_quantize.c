@@ -381,10 +381,8 @@ static int rotate_inputs(quantize_args *a, quantize_inputs *in)
 /* The exit code of a failed lb_quantize_model: problems of the inputs exit as such. */
 static int quantize_failure(lb_status status)
 {
-    /* NaN/Inf weights are a problem of the input file. */
-    return status == LB_ERR_NUMERIC ? lb_cli_fail_input("quantize", LB_ERR_CORRUPT_FILE)
-           : status == LB_ERR_INVALID_ARG || status == LB_ERR_UNSUPPORTED ||
-                   status == LB_ERR_BAD_INPUT
+    return status == LB_ERR_NUMERIC || status == LB_ERR_INVALID_ARG ||
+                   status == LB_ERR_UNSUPPORTED || status == LB_ERR_BAD_INPUT
                ? lb_cli_fail_input("quantize", status)
                : lb_cli_fail("quantize", status);
 }

@@ -62,8 +62,9 @@ static void print_error(const char *command)
 int lb_cli_fail_input(const char *command, lb_status status)
 {
     print_error(command);
+    /* NUMERIC here is NaN/Inf in the input's weights, named by the message. */
     if (status == LB_ERR_CORRUPT_FILE || status == LB_ERR_UNSUPPORTED || status == LB_ERR_IO ||
-        status == LB_ERR_BAD_INPUT)
+        status == LB_ERR_BAD_INPUT || status == LB_ERR_NUMERIC)
         return LB_EXIT_BAD_INPUT;
     return status == LB_ERR_INVALID_ARG ? LB_EXIT_USAGE : LB_EXIT_FAILURE;
 }

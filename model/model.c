@@ -570,9 +570,10 @@ static lb_status check_weight_finite(const lb_model *model, const weight *w, flo
         lb_status status = LB_OK;
         if (w->data)
             values = w->data + (size_t)r * (size_t)w->n_in;
-        else if (w->packed)
-            lb_kernels_type(w->type)->dequantize_row(
-                (const uint8_t *)w->packed + (size_t)r * (size_t)w->row_bytes, row, w->n_in);
+        else if (w->packed) /* mapped packed rows may be misaligned: the copying decoder */
+            status = lb_kernels_dequantize(
+                w->type, (const uint8_t *)w->packed + (size_t)r * (size_t)w->row_bytes, w->n_in,
+                row);
         else
             status = lb_checkpoint_read_rows_f32(model->checkpoint, w->index, r, 1, row);
         if (status != LB_OK)

@@ -708,8 +708,11 @@ static lb_status write_lowbit_metadata(const pipeline *pl, lb_gguf_writer *w)
                                            pl->gptq ? "gptq" : p->imatrix ? "rtn+imatrix" : "rtn");
     if (status == LB_OK && p->imatrix && !pl->gptq) {
         const lb_quantize_summary *s = pl->summary;
+        /* Its base name, as for the calibration file: not the machine's directories. */
+        const char *name = p->imatrix_name ? p->imatrix_name : "";
+        const char *slash = strrchr(name, '/');
         status = lb_gguf_writer_set_string(w, "lowbit.quantize.imatrix.file",
-                                           p->imatrix_name ? p->imatrix_name : "");
+                                           slash ? slash + 1 : name);
         if (status == LB_OK)
             status = lb_gguf_writer_set_u32(w, "lowbit.quantize.imatrix.matrices_weighted",
                                             (uint32_t)s->imatrix_used);

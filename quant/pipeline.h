@@ -48,7 +48,7 @@ typedef struct lb_quantize_params {
     const char *calib_name;   /* recorded in the file's metadata */
     uint64_t calib_hash;      /* FNV-1a 64 of the calibration file's bytes, recorded too */
     const lb_imatrix *imatrix; /* importance for RTN, or NULL */
-    const char *imatrix_name;  /* its file, for messages and the metadata */
+    const char *imatrix_name;  /* its path, in messages (its base name in the metadata) */
     lb_gptq_options gptq;
     /* NaN or Inf in a tensor stops the run before any work, naming the tensor and element;
      * with allow_nonfinite such values are replaced by 0 and counted instead. */
